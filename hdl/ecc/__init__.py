@@ -1,0 +1,1 @@
+"""quantgate.hdl.ecc"""

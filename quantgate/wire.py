@@ -1,0 +1,68 @@
+"""Wire-protocol constants shared by gateware and host (docs/protocol.md is the spec).
+
+This module must stay importable without Amaranth and without the host driver.
+"""
+
+import enum
+
+PROTOCOL_VERSION = 1
+GATEWARE_VERSION = (0, 1, 0)
+
+HEADER_LEN = 6  # version u8, opcode u8, seq u16le, length u16le
+CRC_LEN = 4  # CRC-32 (ISO-HDLC, as binascii.crc32), little-endian, over header + payload
+MAX_PAYLOAD = 1024  # largest request or response payload, bytes
+MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + CRC_LEN  # decoded frame, before COBS
+DELIMITER = 0x00
+
+# Raw (COBS-encoded) bytes the device buffers ahead of the frame it is working on. The host
+# keeps no more than this many request bytes unanswered on the wire (UART has no flow control).
+RX_BUFFER = 2048
+
+RESPONSE_FLAG = 0x80  # response opcode = request opcode | RESPONSE_FLAG
+
+
+class Op(enum.IntEnum):
+    INFO = 0x01
+    ECHO = 0x02
+    STATS = 0x03
+    ERROR = 0xFF  # response only: payload = error code u8, request opcode u8
+
+
+class Err(enum.IntEnum):
+    BAD_CRC = 0x01
+    BAD_LENGTH = 0x02
+    OVERSIZE = 0x03
+    UNKNOWN_OPCODE = 0x04
+    BAD_VERSION = 0x05
+    BAD_ARGUMENT = 0x06
+    EMPTY_SLOT = 0x07
+    BUSY = 0x08
+
+
+class Core(enum.IntEnum):
+    """Core identifiers listed by INFO."""
+
+    LINK = 0x01
+    ED25519 = 0x10
+    SECP256K1 = 0x11
+    P256 = 0x12
+    GREEKS = 0x20
+    MARGIN = 0x21
+
+
+# STATS payload: these counters, u32le each, in this order (saturating at 2**32-1).
+STATS_FIELDS = (
+    "frames_ok",  # well-formed requests dispatched to a core
+    "crc_errors",  # frames whose CRC-32 did not match
+    "length_errors",  # frames shorter than a header + CRC, or whose length field disagrees
+    "oversize",  # frames longer than MAX_FRAME
+    "unknown_opcode",
+    "bad_version",
+    "uart_framing_errors",  # stop bit not high (includes breaks)
+    "uart_overruns",  # bytes lost because the receive buffer was full
+)
+
+# INFO payload layout, little-endian:
+#   protocol u8, gateware major u8, minor u8, patch u8, clock_hz u32, baud u32,
+#   max_payload u16, rx_buffer u16, n_cores u8, core ids u8 * n_cores
+INFO_FIXED_LEN = 1 + 3 + 4 + 4 + 2 + 2 + 1
