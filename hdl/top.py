@@ -13,7 +13,12 @@ from quantgate import wire
 from .link.core import Engine, LinkCore
 from .link.uart import UARTRx, UARTTx
 
-__all__ = ["Appliance", "Engine"]
+__all__ = ["Appliance", "Engine", "default_engines"]
+
+
+def default_engines():
+    """The engines a full appliance carries (the link's own commands are always there)."""
+    return ()
 
 
 class Appliance(wiring.Component):

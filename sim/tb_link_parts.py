@@ -7,8 +7,7 @@ import random
 import cocotb
 from cobs import cobs
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, Timer
-
+from cocotb.triggers import RisingEdge, Timer
 from quantgate.sim.duts import PARTS_DIVISOR
 from quantgate.sim.streams import StreamDriver, StreamMonitor, reset
 

@@ -1,9 +1,8 @@
 """cocotb simulations of the link gateware (Verilator by default; QUANTGATE_SIM=icarus)."""
 
 import pytest
-
-from quantgate.sim import runner
 from quantgate.hdl.link.core import LinkCore
+from quantgate.sim import runner
 from quantgate.sim.duts import LinkParts
 
 PARTS_TESTS = [
