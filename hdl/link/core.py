@@ -20,7 +20,9 @@ from quantgate import wire
 
 from .cobs import COBSDecoder, COBSEncoder
 from .dispatch import Dispatcher, ResponseArbiter
-from .frame import CRCAppender, FrameParser
+from .frame import CRCAppender, FrameParser, RoutedStream
+from .layouts import FrameStream
+from .pipe import StreamRegister
 from .responders import EchoResponder, ErrorResponder, FixedResponder, Statistics, info_payload
 
 
@@ -73,16 +75,26 @@ class LinkCore(wiring.Component):
         m.submodules.crc = crc = CRCAppender()
         m.submodules.framer = framer = COBSEncoder()
 
-        wiring.connect(m, wiring.flipped(self.i), deframer.i)
+        m.submodules.input_reg = input_reg = StreamRegister(stream.Signature(8))
+        wiring.connect(m, wiring.flipped(self.i), input_reg.i)
+        wiring.connect(m, input_reg.o, deframer.i)
         wiring.connect(m, deframer.o, parser.i)
-        wiring.connect(m, parser.o, dispatcher.i)
+        # Registers between the stages keep block-RAM outputs, the response mux and the CRC
+        # off one combinational path.
+        m.submodules.parser_reg = parser_reg = StreamRegister(RoutedStream)
+        m.submodules.arbiter_reg = arbiter_reg = StreamRegister(FrameStream)
+        m.submodules.crc_reg = crc_reg = StreamRegister(FrameStream)
+        wiring.connect(m, parser.o, parser_reg.i)
+        wiring.connect(m, parser_reg.o, dispatcher.i)
         wiring.connect(m, parser.err, errors.i)
         for k, engine in enumerate(engines):
             wiring.connect(m, dispatcher.o[k], engine.i)
             wiring.connect(m, engine.o, arbiter.i[k])
         wiring.connect(m, errors.o, arbiter.i[len(engines)])
-        wiring.connect(m, arbiter.o, crc.i)
-        wiring.connect(m, crc.o, framer.i)
+        wiring.connect(m, arbiter.o, arbiter_reg.i)
+        wiring.connect(m, arbiter_reg.o, crc.i)
+        wiring.connect(m, crc.o, crc_reg.i)
+        wiring.connect(m, crc_reg.o, framer.i)
         wiring.connect(m, framer.o, wiring.flipped(self.o))
 
         m.d.comb += [
@@ -100,7 +112,7 @@ class LinkCore(wiring.Component):
             | parser.bad_version | self.uart_framing_error | self.uart_overrun)
 
         busy = (deframer.o.valid | parser.busy | errors.busy | arbiter.busy | crc.o.valid
-                | framer.o.valid)
+                | framer.o.valid | input_reg.o.valid | parser_reg.o.valid | arbiter_reg.o.valid | crc_reg.o.valid)
         for engine in engines:
             if hasattr(engine, "busy"):
                 busy = busy | engine.busy

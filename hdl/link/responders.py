@@ -139,7 +139,9 @@ class Statistics(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for name, counter in zip(wire.STATS_FIELDS, self.counters, strict=True):
-            with m.If(getattr(self, name) & (counter != 0xFFFF_FFFF)):
+            event = Signal(name=f"event_{name}")  # registered: keeps the checks off this path
+            m.d.sync += event.eq(getattr(self, name))
+            with m.If(event & (counter != 0xFFFF_FFFF)):
                 m.d.sync += counter.eq(counter + 1)
         return m
 
