@@ -4,6 +4,7 @@ tests). Each block keeps its own ports, prefixed by its name."""
 from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from quantgate.hdl.link.cobs import COBSDecoder, COBSEncoder
 from quantgate.hdl.link.frame import CRCAppender
 from quantgate.hdl.link.layouts import DecodedStream, FrameStream

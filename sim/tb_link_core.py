@@ -10,9 +10,9 @@ import cocotb
 from cobs import cobs
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
-from quantgate.sim.streams import StreamDriver, StreamMonitor, reset
 
 from quantgate import wire
+from quantgate.sim.streams import StreamDriver, StreamMonitor, reset
 
 Op, Err = wire.Op, wire.Err
 

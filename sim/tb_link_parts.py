@@ -8,6 +8,7 @@ import cocotb
 from cobs import cobs
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, Timer
+
 from quantgate.sim.duts import PARTS_DIVISOR
 from quantgate.sim.streams import StreamDriver, StreamMonitor, reset
 

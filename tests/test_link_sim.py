@@ -1,6 +1,7 @@
 """cocotb simulations of the link gateware (Verilator by default; QUANTGATE_SIM=icarus)."""
 
 import pytest
+
 from quantgate.hdl.link.core import LinkCore
 from quantgate.sim import runner
 from quantgate.sim.duts import LinkParts

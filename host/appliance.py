@@ -1,0 +1,153 @@
+"""Blocking driver: `with Appliance.open("sim://") as dev: dev.echo(b"hi")`."""
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import commands
+from .commands import Command
+from .errors import LinkError, QuantgateError
+from .session import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Request, Session
+from .transport import Transport, default_timeout, open_transport
+
+PIPELINE_DEPTH = 256  # requests submitted ahead by pipeline(); the byte window is the real limit
+_IDLE_POLL = 0.1
+
+
+class Appliance:
+    """One connection to an appliance (board, simulation or socket).
+
+    Thread-safe: calls from several threads are serialised, and whichever thread is waiting
+    reads and dispatches the answers for all of them.
+    """
+
+    def __init__(self, transport: Transport, *, timeout: float = DEFAULT_TIMEOUT,
+                 retries: int = DEFAULT_RETRIES):
+        self._transport = transport
+        self._session = Session(timeout=timeout, retries=retries)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str = "sim://", *, timeout: float | None = None,
+             retries: int = DEFAULT_RETRIES) -> "Appliance":
+        """Connect to `url` (see transport.open_transport); use as a context manager.
+        `timeout` is per attempt, in seconds (default 2, or 10 for sim://)."""
+        if timeout is None:
+            timeout = default_timeout(url)
+        return cls(open_transport(url), timeout=timeout, retries=retries)
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.fail_all(LinkError("appliance closed"))
+            self._transport.close()
+
+    def __enter__(self) -> "Appliance":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- commands (one line each; payload formats live in commands.py) --------------------------
+
+    def info(self) -> dict:
+        return self.call(commands.info())
+
+    def echo(self, data: bytes) -> bytes:
+        return self.call(commands.echo(data))
+
+    def stats(self) -> dict[str, int]:
+        """The device's STATS counters (wire.STATS_FIELDS)."""
+        return self.call(commands.stats())
+
+    @property
+    def driver_stats(self) -> dict[str, int]:
+        """Host-side counters: retransmits, timeouts, stale/unmatched responses, bad frames."""
+        return self._session.counters()
+
+    # -- requests and pipelining ------------------------------------------------------------
+
+    def call(self, command: Command) -> Any:
+        return command.parse(self.result(self.submit(command.op, command.payload)))
+
+    def request(self, op: int, payload: bytes = b"") -> bytes:
+        """Send one raw request and wait for its result payload."""
+        return self.result(self.submit(op, payload))
+
+    def submit(self, op: int, payload: bytes = b"") -> Request:
+        """Queue a request and put it on the wire as soon as the window allows; returns at once.
+        Collect it with result()."""
+        with self._lock:
+            req = self._session.submit(op, payload)
+            try:
+                self._pump(b"")
+            except LinkError as exc:
+                self._session.fail_all(exc)
+                raise
+            return req
+
+    def result(self, request: Request) -> bytes:
+        """Wait for `request` (from submit) and return its result payload, or raise
+        DeviceError / QuantgateTimeout."""
+        with self._lock:
+            session, transport = self._session, self._transport
+            try:
+                data = b""
+                deadline = session.next_deadline()
+                if deadline is not None and deadline <= time.monotonic():
+                    data = transport.read(0)  # answers already here must not count as late
+                while True:
+                    self._pump(data)
+                    if request.done:
+                        return request.value()
+                    deadline = session.next_deadline()
+                    wait = _IDLE_POLL if deadline is None else deadline - time.monotonic()
+                    data = transport.read(max(wait, 0.0))
+            except LinkError as exc:
+                session.fail_all(exc)
+                raise
+
+    def cancel(self, request: Request) -> None:
+        """Drop interest in a submitted request (its answer, if any, is discarded)."""
+        with self._lock:
+            self._session.cancel(request)
+
+    def pipeline(self, requests: Iterable, *, depth: int = PIPELINE_DEPTH,
+                 return_exceptions: bool = False) -> Iterator[Any]:
+        """Run many requests with several in flight; yield their results in request order.
+
+        Each item is a Command or an `(op, payload)` pair (result: raw payload bytes). Requests
+        are submitted lazily, at most `depth` ahead of the result being yielded, and the session
+        keeps at most wire.RX_BUFFER request bytes unanswered. A failed request raises where its
+        result would be yielded (or is yielded as the exception with return_exceptions=True).
+        """
+        pending: deque[tuple[Command, Request]] = deque()
+        try:
+            for item in requests:
+                command = Command(*item)
+                pending.append((command, self.submit(command.op, command.payload)))
+                if len(pending) >= depth:
+                    yield self._collect(*pending.popleft(), return_exceptions)
+            while pending:
+                yield self._collect(*pending.popleft(), return_exceptions)
+        finally:
+            for _, req in pending:  # generator closed early: drop what is still outstanding
+                self.cancel(req)
+
+    def echo_many(self, payloads: Iterable[bytes], **kwargs) -> Iterator[bytes]:
+        """Pipelined echo: yields each payload as the device returns it, in order."""
+        return self.pipeline((commands.echo(p) for p in payloads), **kwargs)
+
+    def _collect(self, command: Command, req: Request, return_exceptions: bool) -> Any:
+        try:
+            return command.parse(self.result(req))
+        except QuantgateError as exc:
+            if return_exceptions:
+                return exc
+            raise
+
+    def _pump(self, data: bytes) -> None:
+        out = self._session.step(time.monotonic(), data)
+        if out:
+            self._transport.write(out)

@@ -1,0 +1,228 @@
+"""asyncio driver: `async with AsyncAppliance.open("sim://") as dev: await dev.echo(b"hi")`.
+
+A reader thread blocks on the transport and hands received bytes to the event loop; everything
+else (matching, retries, the window) runs on the loop in the shared Session, and each request is
+an asyncio future settled by the Session's completion callback.
+"""
+
+import asyncio
+import functools
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from . import commands
+from .appliance import PIPELINE_DEPTH
+from .commands import Command
+from .errors import LinkError, QuantgateError
+from .session import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Request, Session
+from .transport import Transport, default_timeout, open_transport
+
+_READ_POLL = 0.05  # how often the reader thread checks for close()
+
+
+class AsyncAppliance:
+    """One connection to an appliance, for event-loop code. Methods must be called from the
+    loop that created it; any number of coroutines may have requests in flight at once."""
+
+    def __init__(self, transport: Transport, *, timeout: float = DEFAULT_TIMEOUT,
+                 retries: int = DEFAULT_RETRIES):
+        self._loop = asyncio.get_running_loop()
+        self._transport = transport
+        self._session = Session(timeout=timeout, retries=retries)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._closing = False
+        self._error: BaseException | None = None
+        self._reader = threading.Thread(target=self._read_loop, name="quantgate-reader",
+                                        daemon=True)
+        self._reader.start()
+        self._pump()
+
+    @classmethod
+    def open(cls, url: str = "sim://", *, timeout: float | None = None,
+             retries: int = DEFAULT_RETRIES) -> "_Opening":
+        """`async with AsyncAppliance.open(url) as dev`, or `dev = await ...open(url)`."""
+
+        if timeout is None:
+            timeout = default_timeout(url)
+
+        async def connect() -> AsyncAppliance:
+            # Opening may block for minutes (sim:// compiles the model): keep the loop free.
+            transport = await asyncio.get_running_loop().run_in_executor(
+                None, open_transport, url)
+            try:
+                return cls(transport, timeout=timeout, retries=retries)
+            except BaseException:
+                transport.close()
+                raise
+
+        return _Opening(connect)
+
+    async def aclose(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._session.fail_all(LinkError("appliance closed"))
+        await self._loop.run_in_executor(None, self._shutdown)
+
+    async def __aenter__(self) -> "AsyncAppliance":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    # -- commands (same names as Appliance) ---------------------------------------------------
+
+    async def info(self) -> dict:
+        return await self.call(commands.info())
+
+    async def echo(self, data: bytes) -> bytes:
+        return await self.call(commands.echo(data))
+
+    async def stats(self) -> dict[str, int]:
+        return await self.call(commands.stats())
+
+    @property
+    def driver_stats(self) -> dict[str, int]:
+        return self._session.counters()
+
+    # -- requests and pipelining --------------------------------------------------------------
+
+    async def call(self, command: Command) -> Any:
+        return command.parse(await self.submit(command.op, command.payload))
+
+    async def request(self, op: int, payload: bytes = b"") -> bytes:
+        return await self.submit(op, payload)
+
+    def submit(self, op: int, payload: bytes = b"") -> asyncio.Future:
+        """Queue a request; the future resolves to its result payload (or DeviceError /
+        QuantgateTimeout). Cancelling the future drops the request."""
+        if self._closing or self._error is not None:
+            raise LinkError("appliance closed") from self._error
+        fut = self._loop.create_future()
+        req = self._session.submit(op, payload, callback=functools.partial(_settle, fut))
+        fut.add_done_callback(functools.partial(self._on_future_done, req))
+        self._pump()
+        return fut
+
+    async def pipeline(self, requests: Iterable, *, depth: int = PIPELINE_DEPTH,
+                       return_exceptions: bool = False) -> AsyncIterator[Any]:
+        """Async counterpart of Appliance.pipeline: results in request order."""
+        pending: deque[tuple[Command, asyncio.Future]] = deque()
+        try:
+            for item in requests:
+                command = Command(*item)
+                pending.append((command, self.submit(command.op, command.payload)))
+                if len(pending) >= depth:
+                    yield await _collect(*pending.popleft(), return_exceptions)
+            while pending:
+                yield await _collect(*pending.popleft(), return_exceptions)
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+
+    def echo_many(self, payloads: Iterable[bytes], **kwargs) -> AsyncIterator[bytes]:
+        return self.pipeline((commands.echo(p) for p in payloads), **kwargs)
+
+    # -- event-loop side ----------------------------------------------------------------------
+
+    def _pump(self, data: bytes = b"") -> None:
+        if self._closing:
+            return
+        try:
+            out = self._session.step(time.monotonic(), data)
+            if out:
+                self._transport.write(out)
+        except LinkError as exc:
+            self._fail(exc)
+            return
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        # One timer at the earliest deadline; a later deadline never needs re-arming.
+        deadline = self._session.next_deadline()
+        if deadline is None or (self._timer is not None and self._timer_at <= deadline):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_later(max(deadline - time.monotonic(), 0.0),
+                                            self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump()
+
+    def _on_future_done(self, req: Request, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            self._session.cancel(req)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self._session.fail_all(exc)
+
+    # -- reader thread ------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        try:
+            while not self._closing:
+                data = self._transport.read(_READ_POLL)
+                if data:
+                    self._loop.call_soon_threadsafe(self._pump, data)
+        except LinkError as exc:
+            if not self._closing:
+                self._call_soon(self._fail, exc)
+        except RuntimeError:
+            pass  # event loop closed under us
+
+    def _call_soon(self, fn, *args) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass
+
+    def _shutdown(self) -> None:
+        self._reader.join()
+        self._transport.close()
+
+
+def _settle(fut: asyncio.Future, req: Request) -> None:
+    if not fut.done():
+        if req.error is not None:
+            fut.set_exception(req.error)
+        else:
+            fut.set_result(req.result)
+
+
+async def _collect(command: Command, fut: asyncio.Future, return_exceptions: bool) -> Any:
+    try:
+        return command.parse(await fut)
+    except QuantgateError as exc:
+        if return_exceptions:
+            return exc
+        raise
+
+
+class _Opening:
+    """Result of AsyncAppliance.open(): awaitable, and an async context manager."""
+
+    def __init__(self, connect: Callable[[], Awaitable[AsyncAppliance]]):
+        self._connect = connect
+        self._device: AsyncAppliance | None = None
+
+    def __await__(self):
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> AsyncAppliance:
+        self._device = await self._connect()
+        return self._device
+
+    async def __aexit__(self, *exc) -> None:
+        await self._device.aclose()

@@ -1,0 +1,49 @@
+"""`quantgate demo`: INFO, then a few thousand pipelined echoes of random size, verified."""
+
+import json
+import random
+import sys
+import time
+
+from quantgate import wire
+
+from .appliance import Appliance
+from .errors import QuantgateError
+
+
+def run(url: str = "sim://", count: int = 2000, *, seed: int | None = None,
+        as_json: bool = False, timeout: float | None = None, out=sys.stdout) -> int:
+    """Returns a process exit status: 0 when every echo came back intact."""
+    rng = random.Random(seed)
+    payloads = [rng.randbytes(rng.randint(0, wire.MAX_PAYLOAD)) for _ in range(count)]
+    options = {} if timeout is None else {"timeout": timeout}
+    with Appliance.open(url, **options) as dev:
+        info = dev.info()
+        if not as_json:
+            print(f"connected to {url}", file=out)
+            for key, value in info.items():
+                print(f"  {key:17}{', '.join(value) if key == 'cores' else value}", file=out)
+        start = time.perf_counter()
+        results = list(dev.echo_many(payloads, return_exceptions=True))
+        elapsed = time.perf_counter() - start
+        failed = sum(isinstance(got, QuantgateError) for got in results)
+        wrong = sum(not isinstance(got, QuantgateError) and got != sent
+                    for sent, got in zip(payloads, results, strict=True))
+        driver = dev.driver_stats
+    bytes_each_way = sum(map(len, payloads))
+    summary = {
+        "url": url, "info": info, "count": count, "bytes": bytes_each_way,
+        "seconds": elapsed, "round_trips_per_s": count / elapsed,
+        "bytes_per_s": bytes_each_way / elapsed, "failed": failed, "wrong": wrong,
+        "driver": driver,
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2), file=out)
+    else:
+        print(f"echoed {count} payloads of 0..{wire.MAX_PAYLOAD} bytes ({bytes_each_way} bytes "
+              f"each way) in {elapsed:.3f} s", file=out)
+        print(f"  {count / elapsed:,.0f} round trips/s, {bytes_each_way / elapsed:,.0f} "
+              f"payload bytes/s each way", file=out)
+        print(f"  failed {failed}, wrong {wrong}, retransmits {driver['retransmits']}, "
+              f"stale/unmatched {driver['unmatched']}", file=out)
+    return 0 if failed == wrong == 0 else 1

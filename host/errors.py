@@ -1,0 +1,99 @@
+"""Exceptions raised by the host driver."""
+
+from quantgate import wire
+
+
+class QuantgateError(Exception):
+    """Base class of every error the driver raises."""
+
+
+class LinkError(QuantgateError, ConnectionError):
+    """The transport failed or the peer closed the connection."""
+
+
+class ProtocolError(QuantgateError):
+    """The device answered with a result the driver cannot parse."""
+
+
+class QuantgateTimeout(QuantgateError, TimeoutError):
+    """No answer to a request after every retransmission."""
+
+
+def op_name(op: int | None) -> str:
+    try:
+        return wire.Op(op).name
+    except ValueError:
+        return f"0x{op:02x}" if isinstance(op, int) else str(op)
+
+
+class DeviceError(QuantgateError):
+    """The device answered a request with an error code (docs/protocol.md)."""
+
+    def __init__(self, code: int, request_op: int | None = None):
+        try:
+            code = wire.Err(code)
+        except ValueError:
+            pass  # a newer gateware may know codes this driver does not
+        # Keep the raw arguments in args so the exception pickles and compares sensibly.
+        super().__init__(code, request_op)
+        self.code = code
+        self.request_op = request_op
+
+    def __str__(self) -> str:
+        name = self.code.name if isinstance(self.code, wire.Err) else f"0x{self.code:02x}"
+        return f"device error {name} for {op_name(self.request_op)}"
+
+    @staticmethod
+    def from_code(code: int, request_op: int | None = None) -> "DeviceError":
+        """The most specific DeviceError subclass for `code`."""
+        return _BY_CODE.get(code, DeviceError)(code, request_op)
+
+
+class BadCrc(DeviceError):
+    pass
+
+
+class BadLength(DeviceError):
+    pass
+
+
+class Oversize(DeviceError):
+    pass
+
+
+class UnknownOpcode(DeviceError):
+    pass
+
+
+class BadVersion(DeviceError):
+    pass
+
+
+class BadArgument(DeviceError):
+    pass
+
+
+class EmptySlot(DeviceError):
+    pass
+
+
+class Busy(DeviceError):
+    pass
+
+
+_BY_CODE = {
+    wire.Err.BAD_CRC: BadCrc,
+    wire.Err.BAD_LENGTH: BadLength,
+    wire.Err.OVERSIZE: Oversize,
+    wire.Err.UNKNOWN_OPCODE: UnknownOpcode,
+    wire.Err.BAD_VERSION: BadVersion,
+    wire.Err.BAD_ARGUMENT: BadArgument,
+    wire.Err.EMPTY_SLOT: EmptySlot,
+    wire.Err.BUSY: Busy,
+}
+
+__all__ = [
+    "QuantgateError", "LinkError", "ProtocolError", "QuantgateTimeout", "DeviceError",
+    "BadCrc", "BadLength", "Oversize", "UnknownOpcode", "BadVersion", "BadArgument",
+    "EmptySlot", "Busy",
+]
