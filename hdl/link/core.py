@@ -112,7 +112,8 @@ class LinkCore(wiring.Component):
             | parser.bad_version | self.uart_framing_error | self.uart_overrun)
 
         busy = (deframer.o.valid | parser.busy | errors.busy | arbiter.busy | crc.o.valid
-                | framer.o.valid | input_reg.o.valid | parser_reg.o.valid | arbiter_reg.o.valid | crc_reg.o.valid)
+                | framer.o.valid | input_reg.o.valid | parser_reg.o.valid
+                | arbiter_reg.o.valid | crc_reg.o.valid)
         for engine in engines:
             if hasattr(engine, "busy"):
                 busy = busy | engine.busy
