@@ -6,15 +6,13 @@ hash of the Verilog, so each design is compiled once however many tests run on i
 makes parallel pytest workers wait for one build instead of racing).
 """
 
-import fcntl
 import hashlib
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import verilog
 
-from .toolchain import apply_tool_env, build_root
+from .toolchain import apply_tool_env, build_lock, build_root
 
 SIMULATORS = ("verilator", "icarus")
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
@@ -26,17 +24,6 @@ def default_simulator():
 
 def to_verilog(component, name):
     return verilog.convert(component, name=name, emit_src=False)
-
-
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build(component, name, *, simulator=None, waves=False):
@@ -51,7 +38,7 @@ def build(component, name, *, simulator=None, waves=False):
     key = hashlib.sha256(f"{simulator}|{waves}|{text}".encode()).hexdigest()[:16]
     build_dir = build_root() / "cocotb" / f"{name}-{simulator}-{key}"
     runner = get_runner(simulator)
-    with _locked(build_dir.with_suffix(".lock")):
+    with build_lock(build_dir.with_suffix(".lock")):
         done = build_dir / "built.ok"
         if not done.exists():
             build_dir.mkdir(parents=True, exist_ok=True)

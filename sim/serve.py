@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .toolchain import build_root, tool_env
+from .toolchain import build_lock, build_root, tool_env
 
 HARNESS = Path(__file__).with_name("appliance_main.cpp")
 SIM_CLOCK_HZ = 100_000_000
@@ -38,8 +38,13 @@ def build(log=sys.stderr):
     ).hexdigest()[:16]
     work = build_root() / "appliance" / key
     exe = work / "appliance_sim"
-    if exe.exists():
-        return exe
+    with build_lock(work.with_suffix(".lock")):
+        if not exe.exists():
+            _compile(text, work, exe, log)
+    return exe
+
+
+def _compile(text, work, exe, log):
     work.mkdir(parents=True, exist_ok=True)
     (work / "appliance.v").write_text(text)
     print(f"building the simulated appliance in {work} ...", file=log, flush=True)
@@ -55,7 +60,6 @@ def build(log=sys.stderr):
     if result.returncode != 0 or not exe.exists():
         raise RuntimeError(f"Verilator build failed:\n{result.stdout[-3000:]}\n"
                            f"{result.stderr[-3000:]}")
-    return exe
 
 
 def main(argv=None):

@@ -3,8 +3,10 @@
 Pure Python (no Amaranth): the simulated-appliance server and the board flow both use it.
 """
 
+import fcntl
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -44,3 +46,15 @@ def build_root() -> Path:
 
 def have_icarus() -> bool:
     return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+@contextmanager
+def build_lock(path: Path):
+    """Serialise builds of one cached design across processes (parallel pytest workers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
