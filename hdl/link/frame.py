@@ -52,6 +52,8 @@ class FrameParser(wiring.Component):
         seq, length = header[16:32], header[32:48]
         idx = Signal(range(wire.MAX_FRAME))
         end = Signal(range(wire.MAX_FRAME))  # index of the last byte replayed
+        cobs_error = Signal()
+        crc_ok = Signal()
 
         known_op = Const(0)
         for code in self.opcodes:
@@ -78,34 +80,40 @@ class FrameParser(wiring.Component):
                         with m.If(count == n):
                             m.d.sync += header[8 * n:8 * n + 8].eq(beat.data)
                 with m.If(self.i.valid & beat.end):
-                    m.d.sync += count.eq(0)
-                    payload_len = count - MIN_FRAME
-                    with m.If(count > wire.MAX_FRAME):
-                        m.d.comb += self.oversize.eq(1)
-                        m.d.sync += self.err.payload.code.eq(wire.Err.OVERSIZE)
-                        m.next = "ERROR"
-                    with m.Elif(count < MIN_FRAME):
-                        m.d.comb += self.length_error.eq(1)  # a fragment: no trustworthy seq
-                    with m.Elif(beat.err | ~crc32.match_detected):
-                        m.d.comb += self.crc_error.eq(1)
-                        m.d.sync += self.err.payload.code.eq(wire.Err.BAD_CRC)
-                        m.next = "ERROR"
-                    with m.Elif(length != payload_len):
-                        m.d.comb += self.length_error.eq(1)
-                        m.d.sync += self.err.payload.code.eq(wire.Err.BAD_LENGTH)
-                        m.next = "ERROR"
-                    with m.Elif(version != wire.PROTOCOL_VERSION):
-                        m.d.comb += self.bad_version.eq(1)
-                        m.d.sync += self.err.payload.code.eq(wire.Err.BAD_VERSION)
-                        m.next = "ERROR"
-                    with m.Elif(~known_op):
-                        m.d.comb += self.unknown_opcode.eq(1)
-                        m.d.sync += self.err.payload.code.eq(wire.Err.UNKNOWN_OPCODE)
-                        m.next = "ERROR"
-                    with m.Else():
-                        m.d.comb += self.frame_ok.eq(1)
-                        m.d.sync += [idx.eq(0), end.eq(count - wire.CRC_LEN - 1)]
-                        m.next = "REPLAY"
+                    m.d.sync += [cobs_error.eq(beat.err), crc_ok.eq(crc32.match_detected)]
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                # One cycle for the checks, on registered inputs: keeps them off the
+                # receive path.
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += count.eq(0)
+                m.next = "RECEIVE"
+                with m.If(count > wire.MAX_FRAME):
+                    m.d.comb += self.oversize.eq(1)
+                    m.d.sync += self.err.payload.code.eq(wire.Err.OVERSIZE)
+                    m.next = "ERROR"
+                with m.Elif(count < MIN_FRAME):
+                    m.d.comb += self.length_error.eq(1)  # a fragment: no trustworthy seq
+                with m.Elif(cobs_error | ~crc_ok):
+                    m.d.comb += self.crc_error.eq(1)
+                    m.d.sync += self.err.payload.code.eq(wire.Err.BAD_CRC)
+                    m.next = "ERROR"
+                with m.Elif(length != count - MIN_FRAME):
+                    m.d.comb += self.length_error.eq(1)
+                    m.d.sync += self.err.payload.code.eq(wire.Err.BAD_LENGTH)
+                    m.next = "ERROR"
+                with m.Elif(version != wire.PROTOCOL_VERSION):
+                    m.d.comb += self.bad_version.eq(1)
+                    m.d.sync += self.err.payload.code.eq(wire.Err.BAD_VERSION)
+                    m.next = "ERROR"
+                with m.Elif(~known_op):
+                    m.d.comb += self.unknown_opcode.eq(1)
+                    m.d.sync += self.err.payload.code.eq(wire.Err.UNKNOWN_OPCODE)
+                    m.next = "ERROR"
+                with m.Else():
+                    m.d.comb += self.frame_ok.eq(1)
+                    m.d.sync += [idx.eq(0), end.eq(count - wire.CRC_LEN - 1)]
+                    m.next = "REPLAY"
             with m.State("REPLAY"):
                 # rd.data shows buf[idx]; the address runs one ahead when a byte is taken.
                 m.d.comb += [
