@@ -12,13 +12,16 @@ from quantgate import wire
 
 from .link.core import Engine, LinkCore
 from .link.uart import UARTRx, UARTTx
+from .pricing.engine import GreeksEngine
 
 __all__ = ["Appliance", "Engine", "default_engines"]
 
 
 def default_engines():
     """The engines a full appliance carries (the link's own commands are always there)."""
-    return ()
+    return (
+        Engine(cores=(wire.Core.GREEKS,), opcodes=(wire.Op.GREEKS,), build=GreeksEngine),
+    )
 
 
 class Appliance(wiring.Component):

@@ -8,7 +8,7 @@
 from . import errors
 from .appliance import Appliance
 from .async_appliance import AsyncAppliance
-from .commands import Command
+from .commands import GREEKS_DTYPE, OPTIONS_DTYPE, Command, Greeks
 from .errors import (
     DeviceError,
     LinkError,
@@ -18,6 +18,6 @@ from .errors import (
 )
 
 __all__ = [
-    "Appliance", "AsyncAppliance", "Command", "errors", "DeviceError", "LinkError",
-    "ProtocolError", "QuantgateError", "QuantgateTimeout",
+    "Appliance", "AsyncAppliance", "Command", "Greeks", "GREEKS_DTYPE", "OPTIONS_DTYPE", "errors",
+    "DeviceError", "LinkError", "ProtocolError", "QuantgateError", "QuantgateTimeout",
 ]

@@ -61,6 +61,38 @@ class Appliance:
         """The device's STATS counters (wire.STATS_FIELDS)."""
         return self.call(commands.stats())
 
+    def load_key(self, slot: int, curve: str, secret: bytes) -> None:
+        """Store a key in slot 0..7; curve "ed25519" (secret: the 32-byte seed), "secp256k1"
+        or "p256" (secret: d, 32 bytes big-endian, 1 <= d < n). Write-only: no command returns
+        it. Idempotent."""
+        return self.call(commands.load_key(slot, curve, secret))
+
+    def public_key(self, slot: int) -> bytes:
+        """Ed25519: the 32-byte encoding; ECDSA: the 33-byte compressed SEC1 key."""
+        return self.call(commands.public_key(slot))
+
+    def zeroize(self, slot: int) -> None:
+        """Overwrite the slot's key material with zeros; the slot is empty afterwards."""
+        return self.call(commands.zeroize(slot))
+
+    def greeks(self, spot: float, strike: float, expiry_years: float, rate: float, vol: float,
+               *, call: bool = True, carry: float = 0.0, model: str = "bsm") -> commands.Greeks:
+        """Price and Greeks of one option on the device's fixed-point pipeline.
+
+        model "bsm" (carry = continuous dividend / foreign rate) or "black76" (spot is the
+        forward; carry ignored). Inputs outside the domain (docs/numerics.md) raise ValueError
+        before anything is sent."""
+        return self.call(commands.greeks(spot, strike, expiry_years, rate, vol, call=call,
+                                         carry=carry, model=model))
+
+    def greeks_batch(self, options, *, model: str = "bsm", depth: int = PIPELINE_DEPTH):
+        """Greeks of a batch: `options` is a NumPy structured array with float64 fields spot,
+        strike, expiry, rate, carry, vol and bool call (commands.OPTIONS_DTYPE; carry and call
+        may be omitted). Sent as requests of 20 options with many in flight; returns a
+        structured array with float64 price, delta, gamma, vega, theta, rho."""
+        batch = commands.greeks_batch(options, model=model)
+        return batch.assemble(self.pipeline(batch.commands, depth=depth))
+
     @property
     def driver_stats(self) -> dict[str, int]:
         """Host-side counters: retransmits, timeouts, stale/unmatched responses, bad frames."""

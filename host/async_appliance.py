@@ -88,6 +88,27 @@ class AsyncAppliance:
     async def stats(self) -> dict[str, int]:
         return await self.call(commands.stats())
 
+    async def load_key(self, slot: int, curve: str, secret: bytes) -> None:
+        return await self.call(commands.load_key(slot, curve, secret))
+
+    async def public_key(self, slot: int) -> bytes:
+        return await self.call(commands.public_key(slot))
+
+    async def zeroize(self, slot: int) -> None:
+        return await self.call(commands.zeroize(slot))
+
+    async def greeks(self, spot: float, strike: float, expiry_years: float, rate: float,
+                     vol: float, *, call: bool = True, carry: float = 0.0,
+                     model: str = "bsm") -> commands.Greeks:
+        """Appliance.greeks as a coroutine."""
+        return await self.call(commands.greeks(spot, strike, expiry_years, rate, vol, call=call,
+                                               carry=carry, model=model))
+
+    async def greeks_batch(self, options, *, model: str = "bsm", depth: int = PIPELINE_DEPTH):
+        """Appliance.greeks_batch as a coroutine (requests pipelined on the event loop)."""
+        batch = commands.greeks_batch(options, model=model)
+        return batch.assemble([r async for r in self.pipeline(batch.commands, depth=depth)])
+
     @property
     def driver_stats(self) -> dict[str, int]:
         return self._session.counters()

@@ -21,15 +21,46 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p.add_argument("--count", type=int, default=2000, help="echoes to run (default 2000)")
     p.add_argument("--seed", type=int, default=None, help="random seed for the payloads")
+    p = sub.add_parser("greeks", help="price and Greeks of one option, or of a CSV of options",
+                       description="Price, delta, gamma, vega (per 1.00 of vol), theta (per "
+                       "year) and rho (per 1.00 of rate) on the appliance's fixed-point "
+                       "pipeline. One option from the flags, or a CSV file with columns spot, "
+                       "strike, expiry, rate, vol and optional carry and call (1/0, true/false, "
+                       "call/put; default call).")
+    _common(p)
+    p.add_argument("--spot", type=float, help="spot (Black-76: the forward)")
+    p.add_argument("--strike", type=float)
+    p.add_argument("--expiry", type=float, help="years to expiry")
+    p.add_argument("--rate", type=float, help="continuously compounded rate, e.g. 0.05")
+    p.add_argument("--vol", type=float, help="volatility, e.g. 0.6")
+    p.add_argument("--carry", type=float, default=0.0, help="carry / dividend yield (BSM)")
+    p.add_argument("--put", action="store_true", help="a put (default: call)")
+    p.add_argument("--model", choices=("bsm", "black76"), default="bsm")
+    p.add_argument("--csv", metavar="IN", help="price every row of this CSV file")
+    p.add_argument("--out", metavar="OUT", help="with --csv: write the results here "
+                   "(default: standard output)")
     # Options after `sim` belong to quantgate.sim.serve (e.g. --listen HOST:PORT).
     sub.add_parser("sim", help="serve the simulated appliance over TCP (--listen HOST:PORT)",
                    add_help=False)
+    # Options after `build`/`flash` belong to quantgate.boards.build/.flash (see --help there).
+    sub.add_parser("build", help="bitstream and resource/fmax report for a board "
+                                 "(--board ulx3s-85f)", add_help=False)
+    sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader "
+                                 "(--board ulx3s-85f)", add_help=False)
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":
         from quantgate.sim import serve  # needs the simulation toolchain; only this subcommand
 
         return serve.main(rest) or 0
+    if args.command == "build":
+        from quantgate.boards import build  # imports Amaranth: only this subcommand
+
+        return build.main(rest) or 0
+    if args.command == "flash":
+        from quantgate.boards import flash
+
+        return flash.main(rest) or 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.url.startswith("sim://"):
@@ -37,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
               "few minutes)...", file=sys.stderr, flush=True)
     try:
         return _COMMANDS[args.command](args)
+    except ValueError as exc:  # inputs outside the pricing domain, malformed CSV
+        print(f"quantgate: error: {exc}", file=sys.stderr)
+        return 2
     except QuantgateError as exc:
         print(f"quantgate: error: {exc}", file=sys.stderr)
         return 1
@@ -86,7 +120,92 @@ def _demo(args) -> int:
                     timeout=args.timeout)
 
 
-_COMMANDS = {"info": _info, "stats": _stats, "demo": _demo}
+def _greeks(args) -> int:
+    from . import commands
+
+    if args.csv:
+        options = _read_options_csv(args.csv)
+        commands.greeks_batch(options, model=args.model)  # validate before connecting
+        with _open(args) as dev:
+            result = dev.greeks_batch(options, model=args.model)
+        _write_results(options, result, args.out, args.json)
+        return 0
+    missing = [f"--{k}" for k in ("spot", "strike", "expiry", "rate", "vol")
+               if getattr(args, k) is None]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)} (or give --csv IN)")
+    single = dict(call=not args.put, carry=args.carry, model=args.model)
+    fields = (args.spot, args.strike, args.expiry, args.rate, args.vol)
+    commands.greeks(*fields, **single)  # validate before connecting
+    with _open(args) as dev:
+        g = dev.greeks(*fields, **single)
+    _print_mapping({k: repr(v) if not args.json else v for k, v in g._asdict().items()},
+                   args.json)
+    return 0
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "call", "c"}
+_FALSE = {"0", "false", "f", "no", "n", "put", "p"}
+
+
+def _read_options_csv(path: str):
+    import csv
+
+    import numpy as np
+
+    from .commands import OPTIONS_DTYPE
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = np.zeros(len(rows), dtype=OPTIONS_DTYPE)
+    out["call"] = True
+    for i, row in enumerate(rows, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        for name in ("spot", "strike", "expiry", "rate", "vol", "carry"):
+            text = row.get(name, "")
+            if not text:
+                if name == "carry":
+                    continue
+                raise ValueError(f"{path}:{i}: no value for {name!r}")
+            try:
+                out[name][i - 2] = float(text)
+            except ValueError:
+                raise ValueError(f"{path}:{i}: {name} = {text!r} is not a number") from None
+        flag = row.get("call", "").lower()
+        if flag:
+            if flag not in _TRUE | _FALSE:
+                raise ValueError(f"{path}:{i}: call = {flag!r} (want 1/0, true/false, call/put)")
+            out["call"][i - 2] = flag in _TRUE
+    return out
+
+
+def _write_results(options, result, path, as_json: bool) -> None:
+    import csv
+
+    names = list(options.dtype.names) + list(result.dtype.names)
+    records = [dict(zip(names, [*(o.item() for o in opt), *(r.item() for r in res)],
+                        strict=True)) for opt, res in zip(options, result, strict=True)]
+    if as_json:
+        text = json.dumps(records, indent=2)
+        if path:
+            with open(path, "w") as fh:
+                fh.write(text + "\n")
+        else:
+            print(text)
+        return
+    fh = open(path, "w", newline="") if path else sys.stdout
+    try:
+        writer = csv.DictWriter(fh, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: repr(v) if isinstance(v, float) else int(v) if isinstance(v, bool)
+                             else v for k, v in rec.items()})
+    finally:
+        if path:
+            fh.close()
+
+
+_COMMANDS = {"info": _info, "stats": _stats, "demo": _demo, "greeks": _greeks}
 
 if __name__ == "__main__":
     sys.exit(main())

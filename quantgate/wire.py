@@ -25,6 +25,11 @@ class Op(enum.IntEnum):
     INFO = 0x01
     ECHO = 0x02
     STATS = 0x03
+    LOAD_KEY = 0x10  # slot u8, curve u8, secret (32 bytes); write-only (docs/protocol.md, "KEYS")
+    PUBLIC_KEY = 0x11  # slot u8 -> curve u8, public key (32 or 33 bytes)
+    ZEROIZE = 0x12  # slot u8
+    SIGN = 0x20  # slot u8, message (Ed25519) or 32-byte digest (ECDSA)
+    GREEKS = 0x30  # price and Greeks of 1..20 options (docs/protocol.md, "GREEKS")
     ERROR = 0xFF  # response only: payload = error code u8, request opcode u8
 
 
@@ -37,6 +42,17 @@ class Err(enum.IntEnum):
     BAD_ARGUMENT = 0x06
     EMPTY_SLOT = 0x07
     BUSY = 0x08
+
+
+class Curve(enum.IntEnum):
+    """Curve codes in LOAD_KEY / PUBLIC_KEY payloads."""
+
+    ED25519 = 0
+    SECP256K1 = 1
+    P256 = 2
+
+
+NUM_KEY_SLOTS = 8
 
 
 class Core(enum.IntEnum):

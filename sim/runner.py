@@ -22,8 +22,17 @@ def default_simulator():
     return os.environ.get("QUANTGATE_SIM", "verilator")
 
 
+_converted = {}  # id(component) -> (component, name, Verilog): one conversion per design
+
+
 def to_verilog(component, name):
-    return verilog.convert(component, name=name, emit_src=False)
+    """The component's Verilog, converted once per component object in this process (the
+    conversion of a large design takes many seconds; pass the same object to every run)."""
+    hit = _converted.get(id(component))
+    if hit is None or hit[0] is not component or hit[1] != name:
+        hit = (component, name, verilog.convert(component, name=name, emit_src=False))
+        _converted[id(component)] = hit
+    return hit[2]
 
 
 def build(component, name, *, simulator=None, waves=False):

@@ -13,9 +13,13 @@ PARTS_TESTS = [
 ]
 
 
+PARTS = LinkParts()  # one object: converted to Verilog once per test process
+CORE = LinkCore(clock_hz=100_000_000, baud=3_000_000)
+
+
 @pytest.mark.parametrize("testcase", PARTS_TESTS)
 def test_link_parts(testcase):
-    runner.run(LinkParts(), "link_parts", "quantgate.sim.tb_link_parts", testcase=testcase)
+    runner.run(PARTS, "link_parts", "quantgate.sim.tb_link_parts", testcase=testcase)
 
 
 CORE_TESTS = [
@@ -26,5 +30,4 @@ CORE_TESTS = [
 
 @pytest.mark.parametrize("testcase", CORE_TESTS)
 def test_link_core(testcase):
-    core = LinkCore(clock_hz=100_000_000, baud=3_000_000)
-    runner.run(core, "link_core", "quantgate.sim.tb_link_core", testcase=testcase)
+    runner.run(CORE, "link_core", "quantgate.sim.tb_link_core", testcase=testcase)

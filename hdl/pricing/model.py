@@ -20,10 +20,12 @@ import time
 
 import numpy as np
 
+from quantgate import greeks as greeks_host
+
 from . import tables as tb
 from .tables import EXP2, FD, FIN, FM, FOUT, FP, FX, FZ, MILLS, RECIP, SQRT
 
-OUTPUTS = ("price", "delta", "gamma", "vega", "theta", "rho")
+OUTPUTS = greeks_host.OUTPUTS
 
 # --------------------------------------------------------------------------- exact integer helpers
 
@@ -452,42 +454,11 @@ def pipeline(x, T, sig, r, q, call, b76) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- host side
 
 
-def host_validate(spot, strike, expiry, rate, carry, vol, model) -> np.ndarray:
-    """True where the float inputs are inside the domain (the driver raises on the others)."""
-    with np.errstate(all="ignore"):
-        m = spot / strike
-        ok = np.isfinite(spot) & np.isfinite(strike) & (spot > 0) & (strike > 0)
-        ok &= (m >= tb.MONEYNESS_MIN) & (m <= tb.MONEYNESS_MAX)
-        ok &= (expiry >= tb.T_MIN) & (expiry <= tb.T_MAX)
-        ok &= (vol >= tb.SIGMA_MIN) & (vol <= tb.SIGMA_MAX)
-        ok &= (rate >= tb.RATE_MIN) & (rate <= tb.RATE_MAX)
-        if model == "bsm":
-            ok &= (carry >= tb.RATE_MIN) & (carry <= tb.RATE_MAX)
-    return ok
-
-
-def host_normalise(spot, strike, expiry, rate, carry, vol, model="bsm"):
-    """float64 -> the five Q48 integers the device takes (x = ln(S/K), T, sigma, r, q)."""
-    sc = 2.0**FIN
-    with np.errstate(all="ignore"):
-        x = np.log(spot / strike)
-    q = rate if model == "black76" else carry
-    return tuple(np.rint(np.asarray(v, dtype=np.float64) * sc).astype(_I64)
-                 for v in (x, expiry, vol, rate, q))
-
-
-def host_scale(out, spot, expiry) -> dict[str, np.ndarray]:
-    """Q48 spot-normalised device outputs -> Greeks in the units of docs/numerics.md."""
-    u = 2.0**-FOUT
-    f = {k: out[k].astype(np.float64) * u for k in OUTPUTS}
-    return {
-        "price": f["price"] * spot,
-        "delta": f["delta"],
-        "gamma": f["gamma"] / spot,
-        "vega": f["vega"] * spot,
-        "theta": f["theta"] * spot,
-        "rho": f["rho"] * spot * expiry,
-    }
+# The host's validation, normalisation and scaling are the driver's own (quantgate.greeks, a
+# pure module both sides import); the model uses exactly the same functions.
+host_validate = greeks_host.domain_mask
+host_normalise = greeks_host.normalise
+host_scale = greeks_host.scale
 
 
 def greeks_fixed(spot, strike, expiry, rate, carry, vol, call=True, model="bsm", strict=True):

@@ -28,32 +28,30 @@ from dataclasses import dataclass
 import numpy as np
 
 # --------------------------------------------------------------------------- wire formats
-
-FIN = 48  # fractional bits of the five inputs (x = ln(S/K), T, sigma, r, q): int64 * 2**-48
-FOUT = 48  # fractional bits of the six outputs: int64 * 2**-48
-
-# Domain (the issue): S/K in [0.2, 5], T in [1 hour, 3 years], sigma in [1%, 500%],
-# r and q in [-5%, +50%]. One hour is taken in the longest common convention (366-day year),
-# so every day-count's "one hour" is accepted.
-MONEYNESS_MIN, MONEYNESS_MAX = 0.2, 5.0
-T_MIN, T_MAX = 1.0 / (366 * 24), 3.0
-SIGMA_MIN, SIGMA_MAX = 0.01, 5.0
-RATE_MIN, RATE_MAX = -0.05, 0.50
-
-
-def q_in(value: float) -> int:
-    """Round a real to the Q48 input format exactly as the host driver does (np.rint)."""
-    return int(np.rint(np.float64(value) * 2.0**FIN))
-
-
-# Device-side bounds, inclusive, in Q48 integers. The host rounds with the same np.rint, so a
-# float input inside the domain always lands inside these bounds (rint is monotonic).
-X_LIM = q_in(math.log(MONEYNESS_MAX))  # |x| <= X_LIM; log(0.2) = -log(5) up to one ulp
-X_MIN_FX = min(q_in(math.log(MONEYNESS_MIN)), -X_LIM)
-X_MAX_FX = X_LIM
-T_MIN_FX, T_MAX_FX = q_in(T_MIN), q_in(T_MAX)
-SIGMA_MIN_FX, SIGMA_MAX_FX = q_in(SIGMA_MIN), q_in(SIGMA_MAX)
-RATE_MIN_FX, RATE_MAX_FX = q_in(RATE_MIN), q_in(RATE_MAX)
+# The domain, its Q48 device bounds and the input/output formats are shared with the host
+# driver, so they live in the pure module quantgate.greeks; re-exported here.
+from quantgate.greeks import (  # noqa: E402, F401
+    FIN,
+    FOUT,
+    MONEYNESS_MAX,
+    MONEYNESS_MIN,
+    RATE_MAX,
+    RATE_MAX_FX,
+    RATE_MIN,
+    RATE_MIN_FX,
+    SIGMA_MAX,
+    SIGMA_MAX_FX,
+    SIGMA_MIN,
+    SIGMA_MIN_FX,
+    T_MAX,
+    T_MAX_FX,
+    T_MIN,
+    T_MIN_FX,
+    X_LIM,
+    X_MAX_FX,
+    X_MIN_FX,
+    q_in,
+)
 
 # --------------------------------------------------------------------------- internal formats
 

@@ -1,0 +1,1 @@
+"""quantgate.hdl.signer: key slots and the signing controller."""
