@@ -1,4 +1,6 @@
-"""`quantgate demo`: INFO, then a few thousand pipelined echoes of random size, verified."""
+"""`quantgate demo`: INFO, a few thousand pipelined echoes of random size (verified), then a
+BTC option chain priced on the device beside the float64 reference (when the appliance has the
+Greeks core)."""
 
 import json
 import random
@@ -30,20 +32,25 @@ def run(url: str = "sim://", count: int = 2000, *, seed: int | None = None,
         wrong = sum(not isinstance(got, QuantgateError) and got != sent
                     for sent, got in zip(payloads, results, strict=True))
         driver = dev.driver_stats
-    bytes_each_way = sum(map(len, payloads))
-    summary = {
-        "url": url, "info": info, "count": count, "bytes": bytes_each_way,
-        "seconds": elapsed, "round_trips_per_s": count / elapsed,
-        "bytes_per_s": bytes_each_way / elapsed, "failed": failed, "wrong": wrong,
-        "driver": driver,
-    }
+        bytes_each_way = sum(map(len, payloads))
+        if not as_json:
+            print(f"echoed {count} payloads of 0..{wire.MAX_PAYLOAD} bytes ({bytes_each_way} "
+                  f"bytes each way) in {elapsed:.3f} s", file=out)
+            print(f"  {count / elapsed:,.0f} round trips/s, {bytes_each_way / elapsed:,.0f} "
+                  f"payload bytes/s each way", file=out)
+            print(f"  failed {failed}, wrong {wrong}, retransmits {driver['retransmits']}, "
+                  f"stale/unmatched {driver['unmatched']}", file=out)
+        chain = None
+        if "greeks" in info["cores"]:
+            from . import demo_chain
+
+            chain = demo_chain.run(dev, None if as_json else out)
     if as_json:
+        summary = {
+            "url": url, "info": info, "count": count, "bytes": bytes_each_way,
+            "seconds": elapsed, "round_trips_per_s": count / elapsed,
+            "bytes_per_s": bytes_each_way / elapsed, "failed": failed, "wrong": wrong,
+            "driver": driver, "greeks_chain": chain,
+        }
         print(json.dumps(summary, indent=2), file=out)
-    else:
-        print(f"echoed {count} payloads of 0..{wire.MAX_PAYLOAD} bytes ({bytes_each_way} bytes "
-              f"each way) in {elapsed:.3f} s", file=out)
-        print(f"  {count / elapsed:,.0f} round trips/s, {bytes_each_way / elapsed:,.0f} "
-              f"payload bytes/s each way", file=out)
-        print(f"  failed {failed}, wrong {wrong}, retransmits {driver['retransmits']}, "
-              f"stale/unmatched {driver['unmatched']}", file=out)
     return 0 if failed == wrong == 0 else 1
