@@ -1,6 +1,6 @@
 """Synthesise and place-and-route the modular-arithmetic units alone on the ECP5-85F.
 
-Usage:  .venv/bin/python bench/synth_arith.py [--unit montmul|addsub] [--seed N] [--freq MHZ]
+Usage:  .venv/bin/python bench/synth_arith.py [--unit montmul|addsub|freeze] [--seed N] [--freq MHZ]
 
 The 291-bit ports are kept off the IO pins: a wrapper shifts the request in 8 bits per cycle
 and shifts the result out 1 bit per cycle (both registered), so only ~12 pins are used and the
@@ -21,11 +21,12 @@ import sys
 import time
 
 from amaranth.back import verilog
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, Signal
 
-from quantgate.hdl.arith import model
 from quantgate.hdl.arith.addsub import AddSub
+from quantgate.hdl.arith.freeze import Freeze
 from quantgate.hdl.arith.montmul import MontMul
+from quantgate.hdl.arith.regs import copies
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -33,8 +34,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 class SerialWrap(Elaboratable):
     """Shift-register harness: 8-bit request input, 1-bit result output."""
 
-    def __init__(self, unit: str):
+    def __init__(self, unit: str, dsp_place=None):
         self.unit = unit
+        self.dsp_place = dsp_place
         self.din = Signal(8)
         self.shift = Signal()
         self.go = Signal()
@@ -42,7 +44,11 @@ class SerialWrap(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        dut = MontMul(dsp_primitives=True) if self.unit == "montmul" else AddSub()
+        dut = {
+            "montmul": lambda: MontMul(dsp_primitives=True, dsp_place=self.dsp_place),
+            "addsub": AddSub,
+            "freeze": Freeze,
+        }[self.unit]()
         m.submodules.dut = dut
         req_w = len(dut.i.payload.as_value())
         sr = Signal((req_w + 7) // 8 * 8)
@@ -51,11 +57,19 @@ class SerialWrap(Elaboratable):
         go = Signal()
         m.d.sync += go.eq(self.go)
         m.d.comb += [dut.i.valid.eq(go), dut.i.payload.eq(sr[:req_w])]
-        out = Signal(model.W)
-        with m.If(dut.o.valid):
-            m.d.sync += out.eq(dut.o.payload)
-        with m.Else():
-            m.d.sync += out.eq(out >> 1)
+        # The result is registered as it comes (no enable) and loaded into the output shift
+        # register one cycle later under copies of the registered valid: a single o.valid
+        # driving the 291 load selects was the critical net of the whole build (11.4 ns of
+        # routing), i.e. the harness and not the unit.
+        ow = len(dut.o.payload)
+        res = Signal(ow)
+        m.d.sync += res.eq(dut.o.payload)
+        n_cp = 8
+        vld = copies(m, dut.o.valid, n_cp, prim=True, name="vld_c")
+        out = Signal(ow)
+        for i in range(ow):
+            nxt = out[i + 1] if i + 1 < ow else 0
+            m.d.sync += out[i].eq(Mux(vld[i * n_cp // ow], res[i], nxt))
         m.d.sync += self.dout.eq(out[0])
         return m
 
@@ -67,10 +81,20 @@ def run(cmd: list[str], log: pathlib.Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--unit", choices=["montmul", "addsub"], default="montmul")
+    ap.add_argument("--unit", choices=["montmul", "addsub", "freeze"], default="montmul")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--freq", type=float, default=100.0)
-    ap.add_argument("--router", choices=["router1", "router2"], default="router2")
+    ap.add_argument("--router", choices=["router1", "router2"], default="router1")
+    ap.add_argument(
+        "--dsp-place",
+        default="34,8",
+        help="MontMul DSP sites 'ROW,FIRST_SITE' (MontMul.dsp_place) or 'none'",
+    )
+    ap.add_argument(
+        "--write-routed",
+        action="store_true",
+        help="also write the placed and routed design (routed.json, for placement analysis)",
+    )
     ap.add_argument(
         "--parse-only", action="store_true", help="only summarise the existing build directory"
     )
@@ -86,7 +110,8 @@ def main() -> int:
 
 
 def build(args, bdir: pathlib.Path) -> tuple[float, float, float]:
-    top = SerialWrap(args.unit)
+    place = None if args.dsp_place == "none" else tuple(int(v) for v in args.dsp_place.split(","))
+    top = SerialWrap(args.unit, place)
     text = verilog.convert(
         top, name="top", ports=[top.din, top.shift, top.go, top.dout], emit_src=False
     )
@@ -123,10 +148,13 @@ def build(args, bdir: pathlib.Path) -> tuple[float, float, float]:
             "top.json",
             "--report",
             "report.json",
+            "--sdf",
+            "top.sdf",
             "--log",
             "nextpnr.log",
             "--timing-allow-fail",
-        ],
+        ]
+        + (["--write", "routed.json"] if args.write_routed else []),
         bdir / "nextpnr.out",
     )
     t2 = time.time()
@@ -154,6 +182,7 @@ def summarise(args, bdir: pathlib.Path, t0: float, t1: float, t2: float) -> None
                     "ns": round(sum(p.get("delay", 0) for p in path), 2),
                 }
             )
+    worst = worst_endpoints(bdir / "top.sdf", 25) if (bdir / "top.sdf").exists() else []
     result = {
         "unit": args.unit,
         "seed": args.seed,
@@ -166,17 +195,97 @@ def summarise(args, bdir: pathlib.Path, t0: float, t1: float, t2: float) -> None
             if k in util
         },
         "critical_paths": crit,
+        # every register-to-register path from the routed delays (top.sdf), the worst path
+        # into each of the worst endpoints: nextpnr itself reports only the single worst path
+        "worst_endpoints": worst,
         "yosys_s": round(t1 - t0),
         "nextpnr_s": round(t2 - t1),
         "command": (
             f".venv/bin/python bench/synth_arith.py --unit {args.unit} --seed {args.seed}"
             f" --router {args.router}"
+            + (f" --dsp-place {args.dsp_place}" if args.unit == "montmul" else "")
         ),
     }
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"synth_arith_{args.unit}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def worst_endpoints(sdf: pathlib.Path, n: int) -> list[dict]:
+    """Setup-time analysis of the routed design from nextpnr's SDF (max delays): the ``n``
+    worst register inputs with the register or DSP block their worst path starts at."""
+    rx_cell = re.compile(r'\(CELLTYPE "(\S+)"\)')
+    rx_inst = re.compile(r"\(INSTANCE ?(.*)\)$")
+    rx_net = re.compile(r"\(INTERCONNECT (\S+) (\S+) \(\d+:\d+:(\d+)\)")
+    rx_arc = re.compile(r"\(IOPATH (\S+) (\S+) \(\d+:\d+:(\d+)\)")
+    rx_su = re.compile(
+        r"\(SETUPHOLD \((?:posedge|negedge) (\S+)\) \(posedge \S+\) \(\d+:\d+:(\d+)\)"
+    )
+
+    def pin(ref: str) -> tuple[str, str]:
+        i = len(ref) - 1
+        while ref[i] != "/" or ref[i - 1] == "\\":
+            i -= 1
+        return ref[:i], ref[i + 1 :]
+
+    succ: dict = {}
+    indeg: dict = {}
+    launch: dict = {}  # clock-to-out pins
+    setup: dict = {}
+    ctype: dict = {}
+    cur = inst = None
+
+    def edge(a, b, d):
+        succ.setdefault(a, []).append((b, d))
+        indeg[b] = indeg.get(b, 0) + 1
+        indeg.setdefault(a, 0)
+
+    for line in sdf.read_text().splitlines():
+        line = line.strip()
+        if m := rx_cell.match(line):
+            cur = m.group(1)
+        elif m := rx_inst.match(line):
+            inst = m.group(1)
+            ctype[inst] = cur
+        elif m := rx_net.match(line):
+            edge(pin(m.group(1)), pin(m.group(2)), int(m.group(3)))
+        elif m := rx_arc.match(line):
+            a, b, d = m.group(1), m.group(2), int(m.group(3))
+            if a.startswith("CLK"):
+                launch[(inst, b)] = max(launch.get((inst, b), 0), d)
+            else:
+                edge((inst, a), (inst, b), d)
+        elif m := rx_su.match(line):
+            setup[(inst, m.group(1))] = max(setup.get((inst, m.group(1)), 0), int(m.group(2)))
+    # longest arrival from a register/DSP output (IO inputs are asynchronous: not timed)
+    arr = {k: (v, k[0]) for k, v in launch.items()}
+    todo = [k for k, v in indeg.items() if v == 0]
+    while todo:
+        a = todo.pop()
+        for b, d in succ.get(a, ()):
+            if a in arr and (b not in arr or arr[a][0] + d > arr[b][0]):
+                arr[b] = (arr[a][0] + d, arr[a][1])
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                todo.append(b)
+    ends = []
+    for (i, p), (t, src) in arr.items():
+        if (ctype.get(i) == "TRELLIS_FF" and p in ("DI", "M", "CE", "LSR")) or (i, p) in setup:
+            ends.append((t + setup.get((i, p), 0), src, i, p))
+    ends.sort(reverse=True)
+
+    def reg(cell: str) -> str:  # a register's name without yosys' per-bit cell suffix
+        return re.sub(r"(_TRELLIS_FF_Q(_\d+)?|_ff\d+)$", "", cell)
+
+    out, seen = [], set()
+    for t, src, i, _p in ends:
+        if reg(i) not in seen:
+            seen.add(reg(i))
+            out.append({"from": reg(src), "to": reg(i), "ns": round(t / 1000, 2)})
+        if len(out) == n:
+            break
+    return out
 
 
 if __name__ == "__main__":

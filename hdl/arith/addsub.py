@@ -6,12 +6,12 @@ with ``h = s >> 290 <= 4``.  Result < 2**290 + 2**256, congruent to a +- b mod m
 pipelined: one request per cycle, 7 cycles latency (``model.ADDSUB_LATENCY``), 0 DSP.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import model
-from .limbs import csa_round, join, resolve, split
+from .limbs import carry_chain, csa_sum, gen_prop, join, select, split
 
 __all__ = ["AddSubRequest", "AddSub"]
 
@@ -40,7 +40,8 @@ class AddSub(wiring.Component):
         m = Module()
         req = self.i.payload
 
-        # A1: per-limb a + (b | ~b) + (0 | k_sub + 1)   (limb sums < 3 * 2**17)
+        # A1: per-limb a + (b | ~b) + (0 | k_sub + 1) as one carry-save layer and a 19-bit
+        # chain (limb sums < 3 * 2**17: carry <= 2)
         ksub = Signal(RW)
         with m.Switch(req.sel):
             for sel, pr in enumerate(model.PARAMS):
@@ -53,14 +54,18 @@ class AddSub(wiring.Component):
         a_l, b_l, k_l = split(req.a, NL, K), split(b_ext, NL, K), split(kk, NL, K)
         x = []
         for j in range(NL):
-            r = Signal(K + 2, name=f"x{j}")
-            m.d.sync += r.eq(a_l[j] + b_l[j] + k_l[j])
+            r = Signal(K + 2, name=f"x{j}", reset_less=True)
+            m.d.sync += r.eq(csa_sum([a_l[j], b_l[j], k_l[j]]))
             x.append(r)
-        # A2: one carry-save round (carries <= 1 afterwards); A3/A4: exact sum mod 2**306
-        t = csa_round(m, "sync", x, K, [K + 1] * NL, "a2_")
-        s = resolve(m, "sync", t, K, "a34")
+        # A2: candidates per limb; A3: carry chain; A4: select -> exact s mod 2**306
+        d, e, gd, ge = gen_prop(
+            m, "sync", [t[:K] for t in x], [Const(0, 1)] + [t[K:] for t in x[:-1]], K, "a2"
+        )
+        nc = carry_chain(m, "sync", gd[:-1], ge[:-1], "a3")
+        d3, e3 = _delay(m, d, "a3_d"), _delay(m, e, "a3_e")
+        s = select(m, "sync", d3, e3, nc, "a4_")
 
-        sel_d = [Signal(3, name=f"sel{i}") for i in range(4)]
+        sel_d = [Signal(3, name=f"sel{i}", reset_less=True) for i in range(4)]
         v_d = [Signal(name=f"v{i}") for i in range(7)]
         m.d.sync += [sel_d[0].eq(req.sel), v_d[0].eq(self.i.valid)]
         for i in range(1, 4):
@@ -68,7 +73,8 @@ class AddSub(wiring.Component):
         for i in range(1, 7):
             m.d.sync += v_d[i].eq(v_d[i - 1])
 
-        # A5: fold h = s[290:293] (h <= 4) through a (sel, h) -> (h * 2**290 mod m) table
+        # A5: fold h = s[290:293] (h <= 4) through a (sel, h) -> (h * 2**290 mod m) table and
+        # form the candidates of s mod 2**290 + fold; A6: carry chain; A7: select
         s_v = join(s)
         h = s_v[FB : FB + 3]
         fold = Signal(256)
@@ -81,16 +87,22 @@ class AddSub(wiring.Component):
                                 m.d.comb += fold.eq(pr["fold"][hv])
         lo_l = split(s_v[:FB], NL, K)
         f_l = split(fold, NL, K)
-        y = []
-        for j in range(NL):
-            r = Signal(K + 1, name=f"y{j}")
-            m.d.sync += r.eq(lo_l[j] + f_l[j])
-            y.append(r)
-        # A6/A7: carry resolution
-        out = resolve(m, "sync", y, K, "a67")
+        d, e, gd, ge = gen_prop(m, "sync", lo_l, f_l, K, "a5")
+        nc = carry_chain(m, "sync", gd[:-1], ge[:-1], "a6")
+        d6, e6 = _delay(m, d, "a6_d"), _delay(m, e, "a6_e")
+        out = select(m, "sync", d6, e6, nc, "a7_")
 
         m.d.comb += [
             self.o.valid.eq(v_d[6]),
             self.o.payload.eq(join(out)[:W]),
         ]
         return m
+
+
+def _delay(m, values, name):
+    out = []
+    for j, v in enumerate(values):
+        r = Signal(len(v), name=f"{name}{j}", reset_less=True)
+        m.d.sync += r.eq(v)
+        out.append(r)
+    return out

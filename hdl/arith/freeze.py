@@ -2,7 +2,8 @@
 
 Restoring division by shifted moduli: for ``j = 38 .. 0``, ``x = x - (m << j)`` when that is
 not negative.  Every step computes the full 306-bit subtraction with the limb carry structure of
-``limbs.resolve`` and selects by its carry: 4 cycles per step, the same for every value.
+``limbs`` (per-limb candidates, one carry chain across the limbs, select) and keeps or takes the
+difference by its carry out: 4 cycles per step, the same for every value.
 One request at a time; 0 DSP.
 """
 
@@ -11,7 +12,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import model
-from .limbs import join, resolve, split
+from .limbs import carry_chain, gen_prop, join, select, split
 
 __all__ = ["FreezeRequest", "Freeze", "STEPS", "LATENCY"]
 
@@ -39,8 +40,8 @@ class Freeze(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        x = Signal(RW)
-        ms = Signal(RW)  # m << j
+        x = Signal(RW, reset_less=True)
+        ms = Signal(RW, reset_less=True)  # m << j
         busy = Signal()
         phase = Signal(2)
         step = Signal(range(STEPS))
@@ -55,14 +56,15 @@ class Freeze(wiring.Component):
                     with m.Case(sel):
                         m.d.sync += ms.eq(mod << (STEPS - 1))
 
-        # phase 0 -> u registered; phases 1, 2: resolve; phase 3: select
-        x_l, nm_l = split(x, NL, K), split(~ms, NL, K)
-        u = []
-        for j in range(NL):
-            r = Signal(K + 1, name=f"u{j}")
-            m.d.sync += r.eq(x_l[j] + nm_l[j] + (1 if j == 0 else 0))
-            u.append(r)
-        y, cout = resolve(m, "sync", u, K, "fz", carry_out=True)
+        # phase 0: per-limb candidates of x + ~(m << j) + 1; phase 1: carry chain (the carry
+        # out is "no borrow"); phase 2: select; phase 3: keep x or take the difference.  x and
+        # ms only change at phase 3, so every register of the chain holds its value from the
+        # phase after it is computed until phase 3.
+        x_l, ms_l = split(x, NL, K), split(ms, NL, K)
+        d, e, gd, ge = gen_prop(m, "sync", x_l, [~t for t in ms_l], K, "fz1")
+        nc = carry_chain(m, "sync", gd, ge, "fz2", cin0=True)
+        y = select(m, "sync", d, e, nc, "fz3_", cin0=True)
+        cout = ~nc[NL]
 
         with m.If(busy):
             m.d.sync += phase.eq(phase + 1)

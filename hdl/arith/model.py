@@ -157,30 +157,35 @@ def mont_mul(a: int, b: int, sel: int) -> int:
             new.append(v)
         qreg = [0] * NMHAT if t == 0 else [q * m for m in mh]
         s = new
-    # normaliser stage N1: add the last quotient product one limb up, first carry-save round
-    t1 = []
-    for j in range(NACC):
-        v = (s[j] & MASK) + ((s[j - 1] >> K) if j else 0) + (qreg[j - 1] if 0 < j <= NMHAT else 0)
-        t1.append(v)
-    t2 = _csa_round(t1)
-    t3 = _csa_round(t2)
-    assert max(t3) <= MASK + 1 and t3[NACC - 1] >> K == 0
-    out = _carry_resolve(t3)
+    # the last quotient product P = q_17 * M_hat lands one limb up: value = sum(S_j 2^(17j)) +
+    # sum(P_j 2^(17(j+1))), P_j = qreg[j] (34 bits).  It is < 2**291, so everything at limb
+    # 18 and above is zero.
+    assert s[NACC - 1] == 0 and s[NLIMB - 1] >> K == 0
+    # normaliser N1: per result limb, the four 17-bit slices that land on it (carry <= 6)
+    u = []
+    for j in range(NLIMB):
+        v = (s[j] & MASK) + ((s[j - 1] >> K) if j else 0)
+        if 1 <= j <= NMHAT:
+            v += qreg[j - 1] & MASK
+        if 2 <= j <= NMHAT + 1:
+            v += qreg[j - 2] >> K
+        assert v < 7 << K
+        u.append(v)
+    # N2..N4: carry resolution (per-limb candidates, carry chain, select)
+    out = _carry_resolve(u)
     res = from_limbs(out)
     assert res < 1 << W, "closure bound violated"
     return res
 
 
-def _csa_round(t: list[int]) -> list[int]:
-    """One carry-save round: each limb keeps its low K bits and takes the carry from below."""
-    return [(v & MASK) + ((t[j - 1] >> K) if j else 0) for j, v in enumerate(t)]
-
-
 def _carry_resolve(t: list[int]) -> list[int]:
-    """Stages N4/N5: limbs with carry-out <= 1 -> exact K-bit limbs (generate/propagate)."""
+    """Limbs ``t[j] = lo_j + 2^K hi_j`` with small ``hi_j`` -> exact K-bit limbs: limb j is
+    ``(lo_j + hi_(j-1) + c_j) mod 2^K`` with the carry c_j from a generate/propagate chain
+    (``limbs.gen_prop``, ``carry_chain``, ``select``).  The value must fit the limbs."""
     lo = [v & MASK for v in t]
     g_in = [0] + [v >> K for v in t[:-1]]
     d = [(lo[j] + g_in[j]) for j in range(len(t))]
+    assert all(v + 1 < 1 << (K + 1) for v in d)
     gen = [v >> K for v in d]
     prop = [int((v & MASK) == MASK) for v in d]
     c = 0
