@@ -13,6 +13,7 @@ from quantgate import wire
 from .link.core import Engine, LinkCore
 from .link.uart import UARTRx, UARTTx
 from .pricing.engine import GreeksEngine
+from .signer.keyslots import KeySlots
 
 __all__ = ["Appliance", "Engine", "default_engines"]
 
@@ -21,6 +22,10 @@ def default_engines():
     """The engines a full appliance carries (the link's own commands are always there)."""
     return (
         Engine(cores=(wire.Core.GREEKS,), opcodes=(wire.Op.GREEKS,), build=GreeksEngine),
+        # key slots (LOAD_KEY, PUBLIC_KEY, ZEROIZE); INFO lists the signer cores once SIGN
+        # is served (docs/protocol.md, "KEYS")
+        Engine(cores=(), opcodes=(wire.Op.LOAD_KEY, wire.Op.PUBLIC_KEY, wire.Op.ZEROIZE),
+               build=KeySlots),
     )
 
 

@@ -1,0 +1,48 @@
+"""The key-slot engine behind the link core, under cocotb + Verilator (sim/tb_keys.py): one
+Verilog conversion and one Verilator build shared by every testcase here."""
+
+import pytest
+
+from quantgate import wire
+from quantgate.hdl.link.core import Engine, LinkCore
+from quantgate.sim import runner
+
+TESTS = [
+    "ed25519_public_keys",
+    "secp256k1_public_keys",
+    "p256_public_keys",
+    "out_of_range_secrets_rejected",
+    "bad_requests_get_bad_argument",
+    "empty_and_zeroized_slots",
+]
+KEY_OPS = (wire.Op.LOAD_KEY, wire.Op.PUBLIC_KEY, wire.Op.ZEROIZE)
+
+
+def keys_link():
+    from quantgate.hdl.signer.keyslots import KeySlots
+
+    return LinkCore(clock_hz=100_000_000, baud=3_000_000,
+                    engines=[Engine(cores=(), opcodes=KEY_OPS, build=KeySlots)])
+
+
+@pytest.fixture(scope="module")
+def core():
+    return keys_link()
+
+
+@pytest.fixture(scope="module")
+def cached_verilog(core):
+    """Convert the design once for all testcases (runner.run converts on every call)."""
+    text = runner.to_verilog(core, "keys_link")
+    with pytest.MonkeyPatch.context() as mp:
+        convert = runner.to_verilog
+        mp.setattr(runner, "to_verilog",
+                   lambda c, name: text if c is core else convert(c, name))
+        yield
+
+
+@pytest.mark.xdist_group("keys_engine")
+@pytest.mark.parametrize("testcase", TESTS)
+def test_keys_engine(core, cached_verilog, testcase):
+    runner.run(core, "keys_link", "quantgate.sim.tb_keys", testcase=testcase,
+               env={"KEYS_RANDOM": 4, "KEYS_SEED": 1})
