@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="INFO, then pipelined echoes with throughput")
     _common(p)
     p.add_argument("--count", type=int, default=2000, help="echoes to run (default 2000)")
+    p.add_argument("--max-size", type=int, default=128,
+                   help="largest echo payload in bytes (default 128; up to the protocol's 1024)")
     p.add_argument("--seed", type=int, default=None, help="random seed for the payloads")
     p = sub.add_parser("greeks", help="price and Greeks of one option, or of a CSV of options",
                        description="Price, delta, gamma, vega (per 1.00 of vol), theta (per "
@@ -117,6 +119,7 @@ def _demo(args) -> int:
     from . import demo
 
     return demo.run(args.url, args.count, seed=args.seed, as_json=args.json,
+                    max_size=args.max_size,
                     timeout=args.timeout)
 
 

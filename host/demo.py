@@ -14,10 +14,13 @@ from .errors import QuantgateError
 
 
 def run(url: str = "sim://", count: int = 2000, *, seed: int | None = None,
+        max_size: int = 128,
         as_json: bool = False, timeout: float | None = None, out=sys.stdout) -> int:
     """Returns a process exit status: 0 when every echo came back intact."""
     rng = random.Random(seed)
-    payloads = [rng.randbytes(rng.randint(0, wire.MAX_PAYLOAD)) for _ in range(count)]
+    if not 0 <= max_size <= wire.MAX_PAYLOAD:
+        raise ValueError(f"max_size must be in 0..{wire.MAX_PAYLOAD}, not {max_size}")
+    payloads = [rng.randbytes(rng.randint(0, max_size)) for _ in range(count)]
     options = {} if timeout is None else {"timeout": timeout}
     with Appliance.open(url, **options) as dev:
         info = dev.info()
@@ -34,7 +37,7 @@ def run(url: str = "sim://", count: int = 2000, *, seed: int | None = None,
         driver = dev.driver_stats
         bytes_each_way = sum(map(len, payloads))
         if not as_json:
-            print(f"echoed {count} payloads of 0..{wire.MAX_PAYLOAD} bytes ({bytes_each_way} "
+            print(f"echoed {count} payloads of 0..{max_size} bytes ({bytes_each_way} "
                   f"bytes each way) in {elapsed:.3f} s", file=out)
             print(f"  {count / elapsed:,.0f} round trips/s, {bytes_each_way / elapsed:,.0f} "
                   f"payload bytes/s each way", file=out)
