@@ -28,6 +28,7 @@ class Appliance:
         self._transport = transport
         self._session = Session(timeout=timeout, retries=retries)
         self._lock = threading.Lock()
+        self._info: dict | None = None  # INFO, cached by info(); stats() needs the core list
 
     @classmethod
     def open(cls, url: str = "sim://", *, timeout: float | None = None,
@@ -52,14 +53,31 @@ class Appliance:
     # -- commands (one line each; payload formats live in commands.py) --------------------------
 
     def info(self) -> dict:
-        return self.call(commands.info())
+        """The device's INFO (protocol and gateware version, clock, baud, cores, ...)."""
+        self._info = self.call(commands.info())
+        return self._info
 
     def echo(self, data: bytes) -> bytes:
         return self.call(commands.echo(data))
 
-    def stats(self) -> dict[str, int]:
-        """The device's STATS counters (wire.STATS_FIELDS)."""
-        return self.call(commands.stats())
+    def stats(self) -> dict:
+        """The device's STATS counters (wire.STATS_FIELDS, ints) and, when INFO lists a signer
+        core, "cycles": timing(). INFO is asked once per connection and cached."""
+        info = self._info if self._info is not None else self.info()
+        if not commands.has_signer(info):
+            return self.call(commands.stats())
+        counters, cycles = self.pipeline([commands.stats(), commands.timing()],
+                                         return_exceptions=True)
+        if isinstance(counters, BaseException):
+            raise counters
+        return commands.merge_cycles(counters, cycles)
+
+    def timing(self) -> dict:
+        """Cycle counters of the key-slot engine since reset: {"load_key" | "sign": {"ed25519" |
+        "secp256k1" | "p256": {"count", "min_cycles", "max_cycles", "last_cycles"}}}, each
+        from the request's last byte to the first response byte; min/max None while count is
+        0. A device without a signer core raises UnknownOpcode."""
+        return self.call(commands.timing())
 
     def load_key(self, slot: int, curve: str, secret: bytes) -> None:
         """Store a key in slot 0..7; curve "ed25519" (secret: the 32-byte seed), "secp256k1"
@@ -74,6 +92,28 @@ class Appliance:
     def zeroize(self, slot: int) -> None:
         """Overwrite the slot's key material with zeros; the slot is empty afterwards."""
         return self.call(commands.zeroize(slot))
+
+    def sign(self, slot: int, message: bytes, *, curve: str | None = None) -> bytes:
+        """Sign with the key in slot 0..7 (the key never leaves the device).
+
+        Ed25519: `message` is the order itself, up to wire.MAX_SIGN_MESSAGE = 1023 bytes
+        (pure RFC 8032); the result is R || S, 64 bytes. secp256k1 / P-256: `message` is the
+        32-byte digest of the order (hash it first, e.g. hashlib.sha256(order).digest()); the
+        result is r || s || v, 65 bytes, r and s big-endian, v the recovery id (bit 0: parity
+        of R.y, bit 1: R.x >= n; secp256k1: low-S). `curve` None signs with whatever the slot
+        holds; a name ("ed25519", "secp256k1", "p256") makes the device refuse a key of
+        another curve (WrongCurve). Arguments are checked before sending (TypeError /
+        ValueError); an empty slot raises EmptySlot, a rare unsignable digest SignFailed."""
+        return self.call(commands.sign(slot, message, curve))
+
+    def sign_many(self, requests: Iterable[tuple], *, depth: int = PIPELINE_DEPTH,
+                  return_exceptions: bool = False) -> list:
+        """Many signatures with requests pipelined: `requests` holds (slot, message) or
+        (slot, message, curve) tuples, as sign() takes them. All are checked before the first
+        is sent. Returns the signatures in request order; a device error raises (or, with
+        return_exceptions=True, takes the failed request's place in the list)."""
+        batch = commands.sign_requests(requests)
+        return list(self.pipeline(batch, depth=depth, return_exceptions=return_exceptions))
 
     def greeks(self, spot: float, strike: float, expiry_years: float, rate: float, vol: float,
                *, call: bool = True, carry: float = 0.0, model: str = "bsm") -> commands.Greeks:

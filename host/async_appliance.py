@@ -37,6 +37,7 @@ class AsyncAppliance:
         self._timer_at = math.inf
         self._closing = False
         self._error: BaseException | None = None
+        self._info: dict | None = None  # INFO, cached by info(); stats() needs the core list
         self._reader = threading.Thread(target=self._read_loop, name="quantgate-reader",
                                         daemon=True)
         self._reader.start()
@@ -80,13 +81,26 @@ class AsyncAppliance:
     # -- commands (same names as Appliance) ---------------------------------------------------
 
     async def info(self) -> dict:
-        return await self.call(commands.info())
+        self._info = await self.call(commands.info())
+        return self._info
 
     async def echo(self, data: bytes) -> bytes:
         return await self.call(commands.echo(data))
 
-    async def stats(self) -> dict[str, int]:
-        return await self.call(commands.stats())
+    async def stats(self) -> dict:
+        """Appliance.stats: STATS counters, plus "cycles" when INFO lists a signer core."""
+        info = self._info if self._info is not None else await self.info()
+        if not commands.has_signer(info):
+            return await self.call(commands.stats())
+        counters, cycles = [r async for r in self.pipeline(
+            [commands.stats(), commands.timing()], return_exceptions=True)]
+        if isinstance(counters, BaseException):
+            raise counters
+        return commands.merge_cycles(counters, cycles)
+
+    async def timing(self) -> dict:
+        """Appliance.timing as a coroutine."""
+        return await self.call(commands.timing())
 
     async def load_key(self, slot: int, curve: str, secret: bytes) -> None:
         return await self.call(commands.load_key(slot, curve, secret))
@@ -96,6 +110,17 @@ class AsyncAppliance:
 
     async def zeroize(self, slot: int) -> None:
         return await self.call(commands.zeroize(slot))
+
+    async def sign(self, slot: int, message: bytes, *, curve: str | None = None) -> bytes:
+        """Appliance.sign as a coroutine; many calls may be in flight at once."""
+        return await self.call(commands.sign(slot, message, curve))
+
+    async def sign_many(self, requests: Iterable[tuple], *, depth: int = PIPELINE_DEPTH,
+                        return_exceptions: bool = False) -> list:
+        """Appliance.sign_many as a coroutine: signatures in request order."""
+        batch = commands.sign_requests(requests)
+        return [r async for r in self.pipeline(batch, depth=depth,
+                                               return_exceptions=return_exceptions)]
 
     async def greeks(self, spot: float, strike: float, expiry_years: float, rate: float,
                      vol: float, *, call: bool = True, carry: float = 0.0,

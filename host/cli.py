@@ -1,12 +1,29 @@
 """`quantgate` command line (console script). Subcommands import their machinery lazily."""
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import sys
 
-from .errors import QuantgateError
+from quantgate import wire
+
+from .errors import BadArgument, QuantgateError
 
 DEFAULT_URL = "sim://"
+CURVE_NAMES = ("ed25519", "secp256k1", "p256")  # commands.CURVES, without importing NumPy
+
+
+def _has_keccak() -> bool:
+    """pycryptodome's Keccak-256 (Ethereum's hash) is importable. No fallback: hashlib's
+    sha3_256 is FIPS 202 SHA3-256, which pads differently and gives other digests."""
+    try:
+        return importlib.util.find_spec("Crypto.Hash.keccak") is not None
+    except ImportError:
+        return False
+
+
+DIGESTS = ("none", "sha256") + (("keccak256",) if _has_keccak() else ())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +34,25 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p = sub.add_parser("stats", help="print the device's link counters")
     _common(p)
+    p = sub.add_parser("timing", help="cycles of every LOAD_KEY and SIGN, per curve")
+    _common(p)
+    p = sub.add_parser(
+        "sign", help="sign an order with a key slot (hex signature on standard output)",
+        description="Sign with the key in a slot. Ed25519 signs the message itself (up to "
+        f"{wire.MAX_SIGN_MESSAGE} bytes); secp256k1 and P-256 sign a 32-byte digest: give "
+        "one, or --digest to hash the message on the host first. The signature is printed in "
+        "hex (ECDSA: r || s || v, v the recovery id).")
+    _common(p)
+    p.add_argument("--slot", type=int, required=True, help=f"key slot, 0..{wire.NUM_KEY_SLOTS - 1}")
+    p.add_argument("--curve", choices=CURVE_NAMES, default=None,
+                   help="the curve the slot must hold (default: whatever it holds)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--message", metavar="HEX", help="the message (or digest) in hex")
+    src.add_argument("--file", metavar="PATH", help="read the message from a file (raw bytes)")
+    src.add_argument("--stdin", action="store_true", help="read the message from standard input")
+    p.add_argument("--digest", choices=DIGESTS, default="none",
+                   help="hash the message on the host before signing (default: none; "
+                        "ECDSA keys then need a 32-byte message)")
     p = sub.add_parser("demo", help="INFO, then pipelined echoes with throughput")
     _common(p)
     p.add_argument("--count", type=int, default=2000, help="echoes to run (default 2000)")
@@ -49,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                                  "(--board ulx3s-85f)", add_help=False)
     sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader "
                                  "(--board ulx3s-85f)", add_help=False)
+    # Options after `selftest`/`bench` belong to quantgate.host.selftest/.bench (--help there).
+    sub.add_parser("selftest", help="known-answer checks of a device (uses, then zeroizes, key "
+                                    "slot 7); exit 0 only if every check passes", add_help=False)
+    sub.add_parser("bench", help="benchmark report: bench/results.md and bench/results.json",
+                   add_help=False)
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":
@@ -63,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         from quantgate.boards import flash
 
         return flash.main(rest) or 0
+    if args.command == "selftest":
+        from . import selftest
+
+        return selftest.main(rest)
+    if args.command == "bench":
+        from . import bench
+
+        return bench.main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.url.startswith("sim://"):
@@ -74,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"quantgate: error: {exc}", file=sys.stderr)
         return 2
     except QuantgateError as exc:
+        print(f"quantgate: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an input file that cannot be read
         print(f"quantgate: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -111,7 +163,86 @@ def _info(args) -> int:
 
 def _stats(args) -> int:
     with _open(args) as dev:
-        _print_mapping(dev.stats(), args.json)
+        stats = dev.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    cycles = stats.pop("cycles", None)
+    _print_mapping(stats, False)
+    if cycles is not None:
+        print()
+        _print_timing(cycles)
+    return 0
+
+
+def _timing(args) -> int:
+    with _open(args) as dev:
+        cycles = dev.timing()
+    if args.json:
+        print(json.dumps(cycles, indent=2))
+    else:
+        _print_timing(cycles)
+    return 0
+
+
+def _print_timing(cycles: dict) -> None:
+    print(f"{'cycles':20}{'count':>10}{'min':>12}{'max':>12}{'last':>12}")
+    for op, curves in cycles.items():
+        for curve, rec in curves.items():
+            cells = ["-" if rec[k] is None else f"{rec[k]:,}"
+                     for k in ("min_cycles", "max_cycles", "last_cycles")]
+            if not rec["count"]:
+                cells[2] = "-"
+            print(f"{op + ' ' + curve:20}{rec['count']:>10,}" + "".join(f"{c:>12}" for c in cells))
+
+
+def _read_message(args) -> bytes:
+    if args.message is not None:
+        text = args.message.strip()
+        text = text[2:] if text[:2].lower() == "0x" else text
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(f"--message is not hex: {args.message[:40]!r}") from None
+    if args.file is not None:
+        with open(args.file, "rb") as fh:
+            return fh.read()
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode()
+
+
+def _digest(name: str, message: bytes) -> bytes:
+    if name == "sha256":
+        return hashlib.sha256(message).digest()
+    if name == "keccak256":
+        from Crypto.Hash import keccak  # pycryptodome, only offered when installed
+
+        return keccak.new(data=message, digest_bits=256).digest()
+    return message
+
+
+def _sign(args) -> int:
+    from . import commands
+
+    signed = _digest(args.digest, _read_message(args))
+    command = commands.sign_detailed(args.slot, signed, args.curve)  # checks before connecting
+    with _open(args) as dev:
+        try:
+            curve, signature = dev.call(command)
+        except BadArgument as exc:
+            if args.curve is None and len(signed) != wire.ECDSA_DIGEST_LEN:
+                raise ValueError(
+                    f"{exc} (a secp256k1 or P-256 key signs a {wire.ECDSA_DIGEST_LEN}-byte "
+                    f"digest, not {len(signed)} bytes: add --digest sha256)") from None
+            raise
+    if not args.json:
+        print(signature.hex())
+        return 0
+    out = {"slot": args.slot, "curve": curve, "digest": args.digest,
+           "signature": signature.hex()}
+    if curve != "ed25519":
+        out.update(r=signature[:32].hex(), s=signature[32:64].hex(), v=signature[64])
+    print(json.dumps(out, indent=2))
     return 0
 
 
@@ -208,7 +339,8 @@ def _write_results(options, result, path, as_json: bool) -> None:
             fh.close()
 
 
-_COMMANDS = {"info": _info, "stats": _stats, "demo": _demo, "greeks": _greeks}
+_COMMANDS = {"info": _info, "stats": _stats, "timing": _timing, "sign": _sign, "demo": _demo,
+             "greeks": _greeks}
 
 if __name__ == "__main__":
     sys.exit(main())

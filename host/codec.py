@@ -190,3 +190,28 @@ def decode_stats(payload: bytes) -> dict[str, int]:
     if len(payload) < 4 * n:  # later revisions may append counters
         raise ProtocolError(f"malformed STATS result ({len(payload)} bytes)")
     return dict(zip(wire.STATS_FIELDS, struct.unpack_from(f"<{n}I", payload), strict=True))
+
+
+_TIMING_CURVES = tuple(c.name.lower() for c in wire.Curve)
+_TIMING_RECORD = struct.Struct("<4I")
+TIMING_LEN = len(wire.TIMING_OPS) * len(_TIMING_CURVES) * _TIMING_RECORD.size  # 96 bytes
+
+
+def decode_timing(payload: bytes) -> dict[str, dict[str, dict[str, int | None]]]:
+    """TIMING result -> {"load_key": {"ed25519": {"count", "min_cycles", "max_cycles",
+    "last_cycles"}, "secp256k1": ..., "p256": ...}, "sign": {...}}. min_cycles and max_cycles
+    are None while count is 0 (the device sends 0xFFFFFFFF and 0 then)."""
+    if len(payload) < TIMING_LEN:  # later revisions may append records
+        raise ProtocolError(f"malformed TIMING result ({len(payload)} bytes, "
+                            f"expected {TIMING_LEN})")
+    out, offset = {}, 0
+    for op in wire.TIMING_OPS:
+        out[op] = {}
+        for curve in _TIMING_CURVES:
+            record = dict(zip(wire.TIMING_FIELDS, _TIMING_RECORD.unpack_from(payload, offset),
+                              strict=True))
+            offset += _TIMING_RECORD.size
+            if record["count"] == 0:
+                record["min_cycles"] = record["max_cycles"] = None
+            out[op][curve] = record
+    return out

@@ -14,7 +14,7 @@ from quantgate import greeks as gk
 from quantgate import wire
 
 from . import codec
-from .errors import BadArgument, ProtocolError
+from .errors import BadArgument, ProtocolError, UnknownOpcode
 
 
 class Command(NamedTuple):
@@ -112,6 +112,132 @@ def public_key(slot) -> Command:
 def zeroize(slot) -> Command:
     """Overwrite the slot's secret, prefix and public key with zeros (empty slots too)."""
     return Command(wire.Op.ZEROIZE, bytes([_slot(slot)]), _empty_result)
+
+
+# -- SIGN, TIMING (docs/protocol.md, "SIGN", "TIMING") ------------------------------------------
+
+ECDSA_CURVES = frozenset({wire.Curve.SECP256K1, wire.Curve.P256})
+SIGNATURE_LEN = {wire.Curve.ED25519: wire.ED25519_SIGNATURE_LEN,
+                 wire.Curve.SECP256K1: wire.ECDSA_SIGNATURE_LEN,
+                 wire.Curve.P256: wire.ECDSA_SIGNATURE_LEN}
+# INFO core names (codec.decode_info) of the signer cores; a device that lists none of them
+# answers SIGN and TIMING with UNKNOWN_OPCODE.
+SIGNER_CORES = frozenset(c.name.lower() for c in (wire.Core.ED25519, wire.Core.SECP256K1,
+                                                  wire.Core.P256))
+
+
+def curve_name(curve: int) -> str:
+    """wire.Curve code -> the name load_key and sign accept ("ed25519", "secp256k1", "p256")."""
+    return wire.Curve(curve).name.lower()
+
+
+def has_signer(info: dict) -> bool:
+    """True if INFO lists a signer core (the device serves SIGN and TIMING)."""
+    return any(core in SIGNER_CORES for core in info.get("cores", ()))
+
+
+class Signed(NamedTuple):
+    """A SIGN result: the curve of the slot's key and the signature (Ed25519: R || S, 64 bytes;
+    ECDSA: r || s || v, 65 bytes, v the recovery id)."""
+
+    curve: str
+    signature: bytes
+
+
+def _message(message) -> bytes:
+    if isinstance(message, str):
+        raise TypeError("the message must be bytes, not str (encode it, e.g. "
+                        "order_json.encode())")
+    try:
+        return bytes(memoryview(message))
+    except TypeError:
+        raise TypeError(f"the message must be a bytes-like object, not "
+                        f"{type(message).__name__}") from None
+
+
+def parse_signed(payload: bytes, expected: int | None = None) -> Signed:
+    """SIGN result payload -> Signed; ProtocolError if it is malformed or names another curve
+    than `expected` (a wire.Curve, or None for any)."""
+    try:
+        curve = wire.Curve(payload[0]) if payload else None
+    except ValueError:
+        curve = None
+    if curve is None or len(payload) != 1 + SIGNATURE_LEN[curve]:
+        raise ProtocolError(f"malformed SIGN result ({len(payload)} bytes): "
+                            f"{payload[:8].hex()}...")
+    if expected is not None and curve != expected:
+        raise ProtocolError(f"SIGN result is a {curve_name(curve)} signature, but "
+                            f"{curve_name(expected)} was requested")
+    if curve in ECDSA_CURVES and payload[-1] > 3:
+        raise ProtocolError(f"SIGN result has recovery id {payload[-1]} (expected 0..3)")
+    return Signed(curve_name(curve), payload[1:])
+
+
+def _sign(slot, message, curve, parse) -> Command:
+    slot = _slot(slot)
+    code = None if curve is None else _curve(curve)
+    message = _message(message)
+    if code in ECDSA_CURVES:
+        if len(message) != wire.ECDSA_DIGEST_LEN:
+            raise ValueError(
+                f"{code.name.lower()} signs a {wire.ECDSA_DIGEST_LEN}-byte digest, not "
+                f"{len(message)} bytes: hash the order first (e.g. "
+                f"hashlib.sha256(order).digest())")
+    elif len(message) > wire.MAX_SIGN_MESSAGE:
+        raise ValueError(
+            f"message of {len(message)} bytes exceeds {wire.MAX_SIGN_MESSAGE}, the most one "
+            f"SIGN request carries: split the order, or hash it and sign the 32-byte digest "
+            f"with an ECDSA key")
+    # One byte: slot in bits 0-3, the expected curve (or CURVE_ANY) in bits 4-7.
+    payload = bytes([slot | (wire.CURVE_ANY if code is None else code) << 4]) + message
+    return Command(wire.Op.SIGN, payload, functools.partial(parse, expected=code))
+
+
+def _parse_signature(payload: bytes, expected: int | None = None) -> bytes:
+    return parse_signed(payload, expected).signature
+
+
+def sign(slot, message, curve=None) -> Command:
+    """Sign with the key in `slot`. Ed25519: the message itself (0..MAX_SIGN_MESSAGE bytes,
+    pure RFC 8032); ECDSA: a 32-byte digest. `curve` None signs with whatever the slot holds;
+    a curve name makes the device refuse another curve's key (WrongCurve). Result: the
+    signature bytes."""
+    return _sign(slot, message, curve, _parse_signature)
+
+
+def sign_detailed(slot, message, curve=None) -> Command:
+    """As sign(), but the result is Signed(curve, signature)."""
+    return _sign(slot, message, curve, parse_signed)
+
+
+def sign_requests(requests) -> list[Command]:
+    """(slot, message) or (slot, message, curve) tuples -> sign commands, all validated."""
+    out = []
+    for i, item in enumerate(requests):
+        if not isinstance(item, tuple | list) or len(item) not in (2, 3):
+            raise TypeError(f"sign request {i}: expected (slot, message) or "
+                            f"(slot, message, curve), not {item!r:.60}")
+        try:
+            out.append(sign(*item))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"sign request {i}: {exc}") from None
+    return out
+
+
+def timing() -> Command:
+    """Cycle counters of LOAD_KEY and SIGN per curve (codec.decode_timing)."""
+    return Command(wire.Op.TIMING, b"", codec.decode_timing)
+
+
+def merge_cycles(counters: dict, cycles) -> dict:
+    """stats(): the STATS counters plus "cycles", the TIMING result (or the exception the
+    pipeline returned for it). A signer that does not serve TIMING (UnknownOpcode) leaves the
+    key out, so stats() stays usable as a liveness probe; other errors raise."""
+    if isinstance(cycles, UnknownOpcode):
+        return counters
+    if isinstance(cycles, BaseException):
+        raise cycles
+    return {**counters, "cycles": cycles}
 
 
 # -- GREEKS -------------------------------------------------------------------------------------

@@ -81,6 +81,24 @@ class Busy(DeviceError):
     pass
 
 
+class WrongCurve(DeviceError):
+    """SIGN named a curve other than the one of the key in the slot."""
+
+    def __str__(self) -> str:
+        return (f"{super().__str__()}: the key in the slot is of another curve than the "
+                f"request names")
+
+
+class SignFailed(DeviceError):
+    """SIGN found no valid nonce among its fixed RFC 6979 candidates, or r or s was 0: less
+    likely than 2**-64 per signature. The same key and digest always fail; another digest
+    (e.g. the order with a new client_order_id or timestamp) signs normally."""
+
+    def __str__(self) -> str:
+        return (f"{super().__str__()}: no valid nonce among the device's RFC 6979 "
+                f"candidates (or r or s was 0); this digest cannot be signed with this key")
+
+
 _BY_CODE = {
     wire.Err.BAD_CRC: BadCrc,
     wire.Err.BAD_LENGTH: BadLength,
@@ -90,10 +108,12 @@ _BY_CODE = {
     wire.Err.BAD_ARGUMENT: BadArgument,
     wire.Err.EMPTY_SLOT: EmptySlot,
     wire.Err.BUSY: Busy,
+    wire.Err.WRONG_CURVE: WrongCurve,
+    wire.Err.SIGN_FAILED: SignFailed,
 }
 
 __all__ = [
     "QuantgateError", "LinkError", "ProtocolError", "QuantgateTimeout", "DeviceError",
     "BadCrc", "BadLength", "Oversize", "UnknownOpcode", "BadVersion", "BadArgument",
-    "EmptySlot", "Busy",
+    "EmptySlot", "Busy", "WrongCurve", "SignFailed",
 ]

@@ -28,7 +28,8 @@ class Op(enum.IntEnum):
     LOAD_KEY = 0x10  # slot u8, curve u8, secret (32 bytes); write-only (docs/protocol.md, "KEYS")
     PUBLIC_KEY = 0x11  # slot u8 -> curve u8, public key (32 or 33 bytes)
     ZEROIZE = 0x12  # slot u8
-    SIGN = 0x20  # slot u8, message (Ed25519) or 32-byte digest (ECDSA)
+    TIMING = 0x13  # -> per (operation, curve): count, min, max, last cycles (u32le each)
+    SIGN = 0x20  # slot | curve << 4 (u8), message (Ed25519) or 32-byte digest (ECDSA)
     GREEKS = 0x30  # price and Greeks of 1..20 options (docs/protocol.md, "GREEKS")
     ERROR = 0xFF  # response only: payload = error code u8, request opcode u8
 
@@ -42,6 +43,8 @@ class Err(enum.IntEnum):
     BAD_ARGUMENT = 0x06
     EMPTY_SLOT = 0x07
     BUSY = 0x08
+    WRONG_CURVE = 0x09  # SIGN: the slot holds a key of another curve than the request names
+    SIGN_FAILED = 0x0A  # SIGN: no valid RFC 6979 nonce among the fixed candidates (p < 2**-64)
 
 
 class Curve(enum.IntEnum):
@@ -53,6 +56,19 @@ class Curve(enum.IntEnum):
 
 
 NUM_KEY_SLOTS = 8
+CURVE_ANY = 0xF  # SIGN curve nibble: sign with whatever curve the slot holds
+
+# SIGN: the payload is one byte (slot in bits 0-3, expected curve or CURVE_ANY in bits 4-7),
+# then the Ed25519 message of 0..MAX_SIGN_MESSAGE bytes (RFC 8032's 1023-byte test message fits)
+# or the ECDSA digest of exactly ECDSA_DIGEST_LEN bytes (the host hashes the order).
+MAX_SIGN_MESSAGE = MAX_PAYLOAD - 1
+ECDSA_DIGEST_LEN = 32
+ED25519_SIGNATURE_LEN = 64  # R || S
+ECDSA_SIGNATURE_LEN = 65  # r || s || v
+
+# TIMING result: one record per (operation, curve) in this order, each TIMING_FIELDS u32le.
+TIMING_OPS = ("load_key", "sign")
+TIMING_FIELDS = ("count", "min_cycles", "max_cycles", "last_cycles")
 
 
 class Core(enum.IntEnum):

@@ -112,18 +112,21 @@ class FakePeer:
             return self.send(error_frame(seq, wire.Err.BAD_LENGTH, op))
         payload = body[6:-4]
         self.received.append((op, seq, payload))
-        if op == wire.Op.INFO:
-            result = frame(op | 0x80, seq, INFO_PAYLOAD)
-        elif op == wire.Op.ECHO:
-            result = frame(op | 0x80, seq, payload)
-        elif op == wire.Op.STATS:
-            result = frame(op | 0x80, seq, struct.pack("<8I", *self.counters.values()))
-        else:
-            self.counters["unknown_opcode"] += 1
-            result = error_frame(seq, wire.Err.UNKNOWN_OPCODE, op)
+        result = self.respond(op, seq, payload)
         self.counters["frames_ok"] += 1
         action = self.plan.popleft() if self.plan else ("hold" if self.hold_all else "ok")
         self._act(action, op, seq, payload, result)
+
+    def respond(self, op, seq, payload):
+        """The answer to a well-formed request (subclasses add commands)."""
+        if op == wire.Op.INFO:
+            return frame(op | 0x80, seq, INFO_PAYLOAD)
+        if op == wire.Op.ECHO:
+            return frame(op | 0x80, seq, payload)
+        if op == wire.Op.STATS:
+            return frame(op | 0x80, seq, struct.pack("<8I", *self.counters.values()))
+        self.counters["unknown_opcode"] += 1
+        return error_frame(seq, wire.Err.UNKNOWN_OPCODE, op)
 
     def _act(self, action, op, seq, payload, result):
         kind, arg = (action, None) if isinstance(action, str) else action
