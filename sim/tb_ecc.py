@@ -6,10 +6,12 @@ controller will use the engine.  Every result is checked against an independent 
 microcode interpreter (``quantgate.hdl.ecc.model``: same registers bit for bit, same cycle
 count); every scalar of a curve must take the same number of cycles.
 
-Environment: ``ECC_RANDOM`` (random scalars per curve, default 4), ``ECC_SEED``.
+Environment: ``ECC_RANDOM`` (random scalars per curve, default 4), ``ECC_SEED``,
+``ECC_CYCLES_OUT`` (write the measured cycle counts there as JSON; bench/ecc_cycles.py).
 """
 
 import hashlib
+import json
 import os
 import random
 
@@ -18,7 +20,7 @@ import coincurve
 import nacl.bindings
 import nacl.signing
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -75,6 +77,15 @@ def p256_ref(k: int) -> bytes:
     pub = ec.derive_private_key(k, ec.SECP256R1()).public_key()
     return pub.public_bytes(serialization.Encoding.X962,
                             serialization.PublicFormat.CompressedPoint)
+
+
+#: the engine's state derived from a scalar (names in the generated Verilog, top module):
+#: signed-digit shift register, window counter, flags, recoder shift register / carry / count
+SCALAR_STATE = ("sr", "win", "flags", "r_k", "r_c", "r_busy", "r_n")
+
+
+def scalar_state(dut) -> dict:
+    return {name: int(getattr(dut, name).value) for name in SCALAR_STATE}
 
 
 class TB:
@@ -136,17 +147,23 @@ async def check_curve(dut, curve, scalars, ref):
     await tb.reset()
     expected_cycles = rom().info[(Prog.BASEMUL, curve.code)].cycles + model.START_TO_ISSUE
     counts = set()
+    measured = []
     for k in scalars:
         got = await tb.basemul(curve, k)
+        measured.append(got["cycles"])
         want = model.basemul(curve, k)
         enc = curve.decode_int(got["enc"])
         assert enc == ref(k), f"{curve.name} k={k:#x}: {enc.hex()} != {ref(k).hex()}"
         assert (got["enc"], got["x"], got["y"]) == (
             want["regs"][IO["enc"]], want["x"], want["y"]), f"model mismatch k={k:#x}"
         assert got["cycles"] == want["cycles"] == expected_cycles, (got["cycles"], k)
+        assert not any(scalar_state(dut).values()), (k, scalar_state(dut))
         counts.add(got["cycles"])
     assert counts == {expected_cycles}
     dut._log.info("%s: %d scalars, %d cycles each", curve.name, len(scalars), expected_cycles)
+    if os.environ.get("ECC_CYCLES_OUT"):
+        with open(os.environ["ECC_CYCLES_OUT"], "w") as f:
+            json.dump(measured, f)
 
 
 @cocotb.test()
@@ -219,3 +236,42 @@ async def selftest_program(dut):
         assert got == selftest_expected(k, u)
         ref = model.Machine().run(entry, {IO["k"]: k, SELFTEST_IN: u})
         assert got == {r: ref.regs[r] for r in SELFTEST_OUT} and ref.cycles == cycles
+
+
+@cocotb.test()
+async def scalar_state_cleared(dut):
+    """Nothing derived from the scalar outlives BASEMUL.  With the all-ones 256-bit scalar
+    the top signed digit (digit 64) is 1, and it is still in the digit shift register when
+    the program halts (``done`` high); one cycle later the digits, window counter, flags and
+    recoder state are all zero.  The results and the cycle count are those of the
+    interpreter (and of the libraries for the curves whose program takes 256-bit scalars;
+    the Ed25519 program takes k < 2^255 and ignores digit 64)."""
+    tb = TB(dut)
+    await tb.reset()
+    d = dut
+    k = (1 << 256) - 1
+    for curve, ref in ((ED25519, None), (SECP256K1, secp256k1_ref), (P256, p256_ref)):
+        await tb.write(IO["k"], k)
+        d.cmd__payload.value = int(Prog.BASEMUL) | curve.code << 4
+        d.cmd__valid.value = 1
+        await RisingEdge(d.clk)
+        d.cmd__valid.value = 0
+        await with_timeout(RisingEdge(d.done), 2000, "us")
+        await ReadOnly()  # the cycle after HALT: done high, the clear not yet clocked
+        before = scalar_state(d)
+        assert before["sr"] == 1, f"{curve.name}: top digit not in sr: {before['sr']:#x}"
+        await RisingEdge(d.clk)
+        await ReadOnly()
+        after = scalar_state(d)
+        assert not any(after.values()), f"{curve.name}: scalar state left: {after}"
+        await RisingEdge(d.clk)
+        assert d.busy.value == 0 and d.error.value == 0
+        want = model.basemul(curve, k)
+        cycles = d.cycles.value.to_unsigned()
+        assert cycles == want["cycles"] == (
+            rom().info[(Prog.BASEMUL, curve.code)].cycles + model.START_TO_ISSUE)
+        got = {name: await tb.read(IO[name]) for name in ("enc", "x", "y")}
+        assert got == {"enc": want["regs"][IO["enc"]], "x": want["x"], "y": want["y"]}
+        if ref is not None:
+            assert curve.decode_int(got["enc"]) == ref(k), curve.name
+        assert not any(scalar_state(d).values())

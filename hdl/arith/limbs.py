@@ -61,7 +61,9 @@ def gen_prop(m, domain: str, x: list, z: list, k: int, name: str):
     For every limb: ``d = (x + z) mod 2**k``, ``e = (x + z + 1) mod 2**k``, ``gd`` = carry out
     of ``x + z`` (the limb generates a carry), ``ge`` = carry out of ``x + z + 1`` (it generates
     or propagates one).  Requires ``x[j] + z[j] + 1 < 2**(k+1)``.  ``e`` is one carry chain
-    (``x - ~z`` maps to a chain with carry-in 1; ``x + z + 1`` would be two in series).
+    on the plain operands: ``(2x + 1) + (2z + 1)`` (yosys maps ``x + z + 1`` to two chains in
+    series, and ``x - ~z`` needs ``z`` inverted, which ABC merges into whatever computes ``z``,
+    duplicating that logic).
     Returns ``(d, e, gd, ge)`` lists of Signals.
     """
     w = k + 1
@@ -73,9 +75,8 @@ def gen_prop(m, domain: str, x: list, z: list, k: int, name: str):
         e = Signal(k, name=f"{name}_e{j}", reset_less=True)
         gd = Signal(name=f"{name}_gd{j}", reset_less=True)
         ge = Signal(name=f"{name}_ge{j}", reset_less=True)
-        nz = ~Cat(zj, Const(0, w - len(zj)))  # 2**w - 1 - z
         sd = (xj + zj)[:w]
-        se = (xj - nz)[:w]  # x + z + 1 - 2**w
+        se = (Cat(Const(1, 1), xj) + Cat(Const(1, 1), zj))[1 : w + 1]  # x + z + 1
         m.d[domain] += [d.eq(sd[:k]), gd.eq(sd[k]), e.eq(se[:k]), ge.eq(se[k])]
         d_l.append(d)
         e_l.append(e)

@@ -9,8 +9,8 @@ A small microcoded machine around the modular-arithmetic units of ``hdl/arith``:
                                   |  operands a, b
             +---------+-----------+-----------+----------+-----------+
             v         v           v           v          v           v
-         MontMul    AddSub      Freeze    logic unit   recoder    LDT: table BRAM /
-        (II 19,    (II 1,      (157 c.)   SEL/OR/AND/  (signed     constant ROM
+         MontMul    AddSub      Freeze    logic unit   recoder    LDT: table and
+        (II 19,    (II 1,      (157 c.)   SEL/OR/AND/  (signed     constant BRAM
          lat 27)    lat 7)                 XOR/SETB,   radix-16    (address from the
             |         |           |       TSTB/TEQ)    digits)     digits)
             +---------+-----------+-----------+----------------------+
@@ -32,6 +32,10 @@ Control interface (all in the ``sync`` domain):
   Register numbers of the programs' inputs and outputs: ``programs.IO``.
 * ``error``: sticky (cleared by the next command) if a unit was issued while not ready or
   two results met at the write port; never set by a correctly scheduled program.
+
+State outside the register file that a program derives from a scalar (the signed digits, the
+window counter, the recoder, the flags) is cleared in the cycle after ``done``; the register
+file itself is the controller's to overwrite (``programs.IO`` and the temporaries).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -43,6 +47,7 @@ from quantgate.hdl.arith import model as A
 from quantgate.hdl.arith.addsub import AddSub
 from quantgate.hdl.arith.freeze import Freeze
 from quantgate.hdl.arith.montmul import MontMul
+from quantgate.hdl.arith.regs import copies
 
 from . import microcode as U
 from . import tables as T
@@ -89,7 +94,8 @@ class CurveEngine(wiring.Component):
     error: Out(1)
 
     def __init__(self, *, dsp_primitives: bool | None = None, b3_adds: bool = True):
-        #: passed to MontMul (``None``: MULT18X18D primitives when built for a platform)
+        #: passed to MontMul (``None``: MULT18X18D primitives when built for a platform); also
+        #: selects ``TRELLIS_FF`` instances for the engine's own register copies (regs.py)
         self.dsp_primitives = dsp_primitives
         self.rom = rom(b3_adds)
         super().__init__()
@@ -97,6 +103,7 @@ class CurveEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         img = self.rom
+        prim = self.dsp_primitives if self.dsp_primitives is not None else platform is not None
         m.submodules.mul = mul = MontMul(dsp_primitives=self.dsp_primitives)
         m.submodules.addsub = asu = AddSub()
         m.submodules.frz = frz = Freeze()
@@ -173,7 +180,11 @@ class CurveEngine(wiring.Component):
         win = Signal(7)
         d0, d1 = sr[0:5], sr[5:10]
         flags = Signal(4)
-        with m.If(issue & ir.end & ir.adv):
+        # advance the digits at the end of the loop-end word's issue cycle; the enable is a
+        # register loaded with the word (it fans out to the 330 digit flip-flops)
+        adv_en = Signal()
+        m.d.sync += adv_en.eq(advance & fw.end & fw.adv)
+        with m.If(adv_en):
             m.d.sync += [sr.eq(sr >> 5), win.eq(win + 1)]
 
         # ---- issue stage (cycle t) -> ex stage (t+1) --------------------------------------
@@ -250,8 +261,8 @@ class CurveEngine(wiring.Component):
         lu_v = Signal()
         lu_dst = Signal(range(NREG))
         lu_out = Signal(W)
-        mask = Signal(W)
-        m.d.comb += mask.eq(Const(1, W) << ex_imm)
+        mask = Signal(W)  # SETB: decoded from ir.imm in the issue cycle (registered)
+        m.d.sync += mask.eq(Const(1, W) << ir.imm[:9])
         lu_val = Signal(W)
         with m.Switch(ex_op):
             with m.Case(Op.SEL):
@@ -267,16 +278,30 @@ class CurveEngine(wiring.Component):
         m.d.sync += [lu_v.eq(ex_lu), lu_dst.eq(ex_dst), lu_out.eq(lu_val)]
 
         # ---- flags: TSTB / TEQ (written at the end of t+2) ---------------------------------
+        # t+1: the 16-bit group holding the tested bit, and per-group equality (registered);
+        # t+2: the bit within the group / all groups equal -> flag (a 291:1 multiplexer or a
+        # 291-bit comparison in one cycle was the slowest path of the engine's own logic)
+        ngrp = (W + 15) // 16
+        a_pad = Cat(a, Const(0, 16 * ngrp - W))
+        b_pad = Cat(b, Const(0, 16 * ngrp - W))
         tf_v = Signal()
+        tf_teq = Signal()
         tf_f = Signal(2)
-        tf_val = Signal()
+        tf_pos = Signal(4)
+        tf_grp = Signal(16)
+        tf_eq = Signal(ngrp)
         m.d.sync += [
             tf_v.eq(ex_tst | ex_teq),
+            tf_teq.eq(ex_teq),
             tf_f.eq(ex_dst[:2]),
-            tf_val.eq(Mux(ex_teq, a == b, a.bit_select(ex_imm, 1))),
+            tf_pos.eq(ex_imm[:4]),
+            tf_grp.eq(a_pad.word_select(ex_imm[4:9], 16)),
+            tf_eq.eq(Cat(*[a_pad[16 * i: 16 * i + 16] == b_pad[16 * i: 16 * i + 16]
+                           for i in range(ngrp)])),
         ]
         with m.If(tf_v):
-            m.d.sync += flags.bit_select(tf_f, 1).eq(tf_val)
+            m.d.sync += flags.bit_select(tf_f, 1).eq(
+                Mux(tf_teq, tf_eq.all(), tf_grp.bit_select(tf_pos, 1)))
 
         # ---- recoder: one digit per cycle, t+2 .. t+66 (sr complete at the end of t+66) ---
         # v = nibble + carry; carry' = (v >= 9); digit = v - 16 carry' as (|digit|, carry')
@@ -299,10 +324,25 @@ class CurveEngine(wiring.Component):
             with m.If(r_n == 1):
                 m.d.sync += r_busy.eq(0)
 
+        # ---- scrub: nothing derived from a scalar outlives the program ---------------------
+        # The digits (the top digit, 0 or 1, is still in sr after the last window), the window
+        # counter, the recoder's state and the flags are cleared at the end of the cycle after
+        # HALT (``done``: a register, so the clear of ~600 flip-flops is not behind the HALT
+        # decode).  Every program has finished its writes when it halts and the next program
+        # issues its first word two cycles after its command, so cycle counts are unchanged.
+        # ex_flag, the LDT address and the TSTB/TEQ registers reload every cycle from these
+        # and from the HALT word (or, idle, from the register-file port).
+        with m.If(self.done):
+            m.d.sync += [sr.eq(0), win.eq(0), flags.eq(0),
+                         r_busy.eq(0), r_k.eq(0), r_c.eq(0), r_n.eq(0)]
+
         # ---- LDT: address at t, BRAM read at t+1, bank registers at t+2, select at t+3 -----
-        # The table is 7 banks x 8 slices of 512 x 32 bits (one DP16KD each); every BRAM output
-        # goes straight into a register (no logic after the 5.6 ns clock-to-out), the bank and
-        # constant selection follows in the next cycle.
+        # The table is 7 banks x 8 slices of 512 x 32 bits (one DP16KD each); the constants
+        # (CONST_BASE = 7 * 512) are an eighth bank of 32-bit slices, as wide as the widest
+        # constant, zero above CONST_DEPTH.  Every BRAM output goes straight into a register
+        # (no logic after the 5.6 ns clock-to-out); the bank selection follows in the next
+        # cycle.  (The constants were a 64-case multiplexer in logic, decoded from l_addr in
+        # one cycle: 11.5 ns, the engine's critical path.)
         dsel = Mux(ir.off, d1, d0)
         mag = dsel[:4]
         magm1 = Mux(mag == 0, 0, mag - 1)[:3]
@@ -310,26 +350,31 @@ class CurveEngine(wiring.Component):
         l_addr = Signal(12)
         l_v = [Signal(name=f"l_v{i}") for i in range(1, 5)]
         l_d = [Signal(range(NREG), name=f"l_d{i}") for i in range(1, 5)]
-        l_bank = [Signal(3, name=f"l_bank{i}") for i in (2, 3)]
-        l_c = [Signal(name=f"l_c{i}") for i in (2, 3)]
-        cst_q = [Signal(W, name=f"cst_q{i}") for i in (2, 3)]
+        l_bank = Signal(3)
         l_out = Signal(W)
         m.d.sync += [
             l_addr.eq(ir.imm + Mux(ir.tab, tab_off, 0)),
             l_v[0].eq(issue & (op == Op.LDT)),
             l_d[0].eq(ir.dst),
-            l_bank[0].eq(l_addr[9:12]), l_c[0].eq(l_addr >= T.CONST_BASE),
-            l_bank[1].eq(l_bank[0]), l_c[1].eq(l_c[0]), cst_q[1].eq(cst_q[0]),
+            l_bank.eq(l_addr[9:12]),
         ]
         for i in range(1, 4):
             m.d.sync += [l_v[i].eq(l_v[i - 1]), l_d[i].eq(l_d[i - 1])]
-        words = T.table_words()
-        nbank, nslice, sw = T.TAB_DEPTH // 512, T.TAB_WIDTH // 32, 32
+        sw = 32
+        nbank = T.TAB_DEPTH // 512
+        assert T.TAB_DEPTH == 512 * nbank == T.CONST_BASE and T.CONST_DEPTH <= 512
+        consts = T.const_words()
+        cbits = max(v.bit_length() for v in consts)
+        assert cbits <= W
+        table = T.table_words()
+        bank_words = [table[512 * bk:512 * (bk + 1)] for bk in range(nbank)]
+        bank_words.append(consts)
+        bank_slices = [T.TAB_WIDTH // sw] * nbank + [-(-cbits // sw)]
         bank_q = []
-        for bk in range(nbank):
+        for bk, (words, nslice) in enumerate(zip(bank_words, bank_slices, strict=True)):
             parts = []
             for sl in range(nslice):
-                init = [(v >> (sw * sl)) & ((1 << sw) - 1) for v in words[512 * bk:512 * (bk + 1)]]
+                init = [(v >> (sw * sl)) & ((1 << sw) - 1) for v in words]
                 mem = memory.Memory(shape=sw, depth=512, init=init)
                 m.submodules[f"tab{bk}_{sl}"] = mem
                 rd = mem.read_port()
@@ -338,18 +383,20 @@ class CurveEngine(wiring.Component):
                 m.d.sync += q.eq(rd.data)
                 parts.append(q)
             bank_q.append(Cat(*parts))
-        tab_val = Signal(T.TAB_WIDTH)
-        with m.Switch(l_bank[1]):
-            for bk in range(nbank):
-                with m.Case(bk):
-                    m.d.comb += tab_val.eq(bank_q[bk])
-        m.d.sync += l_out.eq(Mux(l_c[1], cst_q[1], tab_val))
-        with m.Switch(l_addr - T.CONST_BASE):
-            for i, v in enumerate(T.const_words()):
-                with m.Case(i):
-                    m.d.sync += cst_q[0].eq(v)
-            with m.Default():
-                m.d.sync += cst_q[0].eq(0)
+        # bank select at t+3: one-hot, registered at t+2, one copy per 32-bit column (a
+        # single 3-bit bank register decoded in t+3 and fanned out to the 291 multiplexers
+        # was the critical path after the constants moved into BRAM: 10.15 ns)
+        ncol = max(bank_slices)
+        onehot = Cat(*[l_bank == bk for bk in range(len(bank_q))])
+        bsel = copies(m, onehot, ncol, prim=prim, name="ldt_bsel")
+        cols = []
+        for c in range(ncol):
+            col = Const(0, sw)
+            for bk, q in enumerate(bank_q):
+                if c < bank_slices[bk]:
+                    col = col | Mux(bsel[c][bk], q[sw * c: sw * (c + 1)], 0)
+            cols.append(col)
+        m.d.sync += l_out.eq(Cat(*cols)[:W])
 
         # ---- register-file write port: one source per cycle --------------------------------
         # Every source's write cycle is known a cycle ahead ("pre"), so the write enable and

@@ -550,7 +550,7 @@ def _allocate(sched: Schedule, free: list[int]):
 class Assembled:
     words: list  #: instruction words (ints)
     cycles: int  #: issue of the first word .. issue of HALT, inclusive of the HALT cycle
-    blocks: list = field(default_factory=list)  #: (label, length, repeats)
+    blocks: list = field(default_factory=list)  #: (label, cycles per repeat, repeats)
 
 
 class Program:
@@ -635,6 +635,7 @@ class Program:
                 words.append({"op": Op.LOOP, "imm": count, "wait": 2, **loop_end_fields(end)})
                 words.extend(body)
                 cycles += 2 + count * sched.length
+                blocks.append((b.label + "_loopword", 2, 1))
                 blocks.append((b.label, sched.length, count))
                 if sched.drain:  # the last iteration's results are still in flight
                     words.extend(_emit(Schedule([(0, Instr(Op.NOP))], sched.drain)))
