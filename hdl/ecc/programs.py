@@ -13,6 +13,25 @@ results from ``IO["enc"]``, ``IO["x"]``, ``IO["y"]``.
   (y with the sign of x in bit 255).  Weierstrass: ``int.from_bytes(sec1_33, "big")``
   (``0x02 | y&1`` in bits 256..263 above x); the point at infinity gives 0 (33 zero bytes).
 * ``x``, ``y``: the canonical affine coordinates (Weierstrass: ``x = y = 0`` for infinity).
+
+Signing programs (inputs in ``IO`` registers, all values plain integers; every program has one
+cycle count, ``rom().info``):
+
+* ``ED_NONCE`` (Ed25519): ``lo = int.from_bytes(h[0:32], "little")``,
+  ``hi = int.from_bytes(h[32:64], "little")`` of the 64-byte digest h = SHA-512(prefix || M).
+  Leaves ``k = int.from_bytes(h, "little") mod L`` (canonical) and then does exactly BASEMUL
+  on it: ``enc`` = encoding of R = r*B (little-endian int), ``x``, ``y``.  (The program is a
+  reduction block that falls through into BASEMUL's code.)
+* ``ED_S`` (Ed25519): ``k = r`` as ED_NONCE left it (canonical), ``lo``/``hi`` = the digest
+  SHA-512(R || A || M) split as above, ``d = a`` (the clamped secret scalar, < 2^255).
+  ``enc = S = (r + h a) mod L``, canonical.  ``k``, ``lo``, ``hi``, ``d`` are only read.
+* ``ECDSA`` (secp256k1, P-256): ``k`` = nonce (1 <= k < n), ``lo = z`` (the digest as a
+  big-endian int, < 2^256, not reduced), ``d`` = private key (1 <= d < n).  R = k*G;
+  ``enc = r = R.x mod n``, ``x = s = k^-1 (z + r d) mod n`` (both canonical),
+  ``y = v | bad << 2`` with the recovery id ``v = (R.y & 1) | 2 * (R.x >= n)`` and
+  ``bad = (r == 0 or s == 0)``.  secp256k1 only: low-S (``s > (n-1)/2`` -> ``n - s``,
+  ``v ^= 1``).  ``k`` and ``d`` are overwritten (k R mod n, d R mod n: still secret);
+  every other register may hold intermediate values (secret-dependent) afterwards.
 """
 
 from __future__ import annotations
@@ -28,7 +47,8 @@ from .curves import CURVES, ED25519, P256, SECP256K1, Curve
 from .microcode import Flag, Op, Program, encode
 
 __all__ = ["Prog", "IO", "ROM", "rom", "chain_steps", "build_program", "SELFTEST_IN",
-           "SELFTEST_OUT", "selftest_expected"]
+           "SELFTEST_OUT", "selftest_expected", "flat_chain", "shifted_chain",
+           "shifted_inv_chain", "run_flat"]
 
 
 class Prog(IntEnum):
@@ -37,10 +57,13 @@ class Prog(IntEnum):
     NOP = 0  #: does nothing (done after a few cycles)
     BASEMUL = 1  #: enc, x, y = encode(k * G)
     SELFTEST = 2  #: exercises the logic unit, flags and every unit (any curve code)
+    ED_NONCE = 3  #: Ed25519: k = (hi:lo) mod L, then BASEMUL on k
+    ED_S = 4  #: Ed25519: enc = (k + (hi:lo) * d) mod L
+    ECDSA = 5  #: secp256k1 / P-256: enc = r, x = s, y = recovery id | bad << 2
 
 
 #: fixed registers of every program
-IO = {"k": 0, "enc": 1, "x": 2, "y": 3}
+IO = {"k": 0, "enc": 1, "x": 2, "y": 3, "lo": 4, "hi": 5, "d": 6}
 
 WINDOWS = T.WINDOWS
 
@@ -176,6 +199,229 @@ def emit_inverse(prog: Program, x, out, sel: int, label: str = "inv"):
                 with prog.loop(n - 1, f"{label}_sqr_loop") as b:
                     b.mul(d, d, sel, dst=d)
     prog.release(*[slot[s] for s in used if s != 0])
+
+
+def flat_chain(sel: int) -> list[tuple]:
+    """``chain_steps(sel)`` as single operations over the same slots: ``("mul", dst, a, b)``
+    (a squaring has a == b) or ``("copy", dst, src)``."""
+    ops: list[tuple] = []
+    for st in chain_steps(sel):
+        if st[0] == "mul":
+            ops.append(("mul", st[1], st[2], st[3]))
+        elif st[0] == "copy":
+            ops.append(("copy", st[1], st[2]))
+        else:
+            d, s, k = st[1], st[2], st[3]
+            ops.append(("mul", d, s, s))
+            ops += [("mul", d, d, d)] * (k - 1)
+    return ops
+
+
+def _ladder_terms(e: int, powers) -> list[tuple[int, int]]:
+    """e as a sum of terms (2^p - 1) 2^pos, p in ``powers``: each run of ones split greedily
+    into the largest powers first (the ladder method).  Returns [(pos, p)]."""
+    terms = []
+    i = 0
+    while i < e.bit_length():
+        if not e >> i & 1:
+            i += 1
+            continue
+        j = i
+        while e >> j & 1:
+            j += 1
+        top, left = j, j - i
+        for p in sorted(powers, reverse=True):
+            while left >= p:
+                terms.append((top - p, p))
+                top -= p
+                left -= p
+        i = j
+    return terms
+
+
+def shifted_chain(e: int, shift: int, px: int) -> list[tuple]:
+    """Flat chain for x^e from x (slot 1) and y = x^(2^shift) (slot 2), out in slot 0:
+    x^e = y^(e >> shift) * x^(e mod 2^shift), both parts evaluated on one accumulator
+    (Straus): the accumulator starts at the top of y's exponent, so it is squared only
+    bitlen(e) - shift - 1 times (y's squarings are done elsewhere, e.g. in the spare
+    multiplier slot of the window loop).  y's ladder y^(2^j - 1) is built along the first
+    run of ones as in ``_ladder_chain``; x's ladder goes up to 2^j = ``px``."""
+    e1, e0 = e >> shift, e & ((1 << shift) - 1)
+    ops: list[tuple] = []
+    nxt = [3]
+
+    def build(base_slot, limit):
+        lad = {1: base_slot}
+        j = 1
+        while 2 * j <= limit:
+            s = nxt[0]
+            nxt[0] += 1
+            ops.append(("mul", s, lad[j], lad[j]))
+            ops.extend([("mul", s, s, s)] * (j - 1))
+            ops.append(("mul", s, s, lad[j]))
+            lad[2 * j] = s
+            j *= 2
+        return lad, j
+
+    first = 0
+    while first < e1.bit_length() and e1 >> (e1.bit_length() - 1 - first) & 1:
+        first += 1
+    lady, py = build(2, first)
+    ladx, _ = build(1, px)
+    start = e1.bit_length() - py  # acc = y^((2^py - 1) 2^start) after ``start`` squarings
+    rest = e1 - ((1 << py) - 1 << start)
+    # terms (position, ladder slot), highest first: y^c multiplied in at position q
+    # contributes y^(c 2^q); x's terms (e0 < 2^shift) share the accumulator's last squarings
+    terms = [(pos, lady[p]) for pos, p in _ladder_terms(rest, lady)]
+    terms += [(pos, ladx[p]) for pos, p in _ladder_terms(e0, ladx)]
+    terms.sort(key=lambda t: -t[0])
+    acc, cur = lady[py], start
+    for pos, slot in terms + [(0, None)]:
+        while cur > pos:
+            ops.append(("mul", 0, acc, acc))
+            acc = 0
+            cur -= 1
+        if slot is not None:
+            ops.append(("mul", 0, acc, slot))
+            acc = 0
+    assert acc == 0
+    return ops
+
+
+def run_flat(ops, x: int, m: int, inputs: dict | None = None) -> int:
+    """Evaluate a flat chain on plain integers (for tests); ``inputs``: further slots."""
+    slots = {1: x, **(inputs or {})}
+    for op in ops:
+        if op[0] == "mul":
+            slots[op[1]] = slots[op[2]] * slots[op[3]] % m
+        else:
+            slots[op[1]] = slots[op[2]]
+    return slots[0]
+
+
+def _in_place_run(ops, i: int) -> int:
+    """Number of consecutive in-place squarings of one slot from ``ops[i]`` on."""
+    k = 0
+    while i + k < len(ops) and ops[i + k] == ops[i] and ops[i][0] == "mul" \
+            and ops[i][1] == ops[i][2] == ops[i][3]:
+        k += 1
+    return k
+
+
+#: interleaved inversions: a run of paired in-place squarings this long becomes a loop (a
+#: shorter one stays straight-line: a loop costs a barrier and its drain)
+PAIR_LOOP_MIN = 12
+#: the second chain of a pair may end this many steps after the first (overlapping the tail)
+PAIR_SLACK = 8
+#: straight-line blocks are cut at this many steps (scheduling time grows with the square of
+#: the block size; a cut costs a barrier, ~20 cycles)
+PAIR_MAX_BLOCK = 160
+#: steps of the chains in the last block (with the tail): constants the tail loads live
+#: through the whole block, so it must not be long
+PAIR_LAST = 24
+
+
+def pair_segments(ops_a, ops_b, loop_min: int = PAIR_LOOP_MIN, slack: int = PAIR_SLACK,
+                  max_block: int = PAIR_MAX_BLOCK, last: int = PAIR_LAST):
+    """Merge two flat chains into segments: ``("block", [(chain, op), ...])`` (straight-line,
+    the scheduler interleaves the two chains) or ``("loop", count, op_a, op_b)`` (both chains
+    squaring in place: one squaring of each per iteration).  Outside loops the chains advance
+    in proportion to their lengths, the second one finishing ``slack`` steps after the
+    first.  The last segment is always a block (possibly empty): the tail joins it."""
+    segs: list = []
+    cur: list = []
+    i = j = 0
+    na, nb = len(ops_a), len(ops_b)
+    nb_eff = max(nb - slack, 1)
+    while i < na or j < nb:
+        m = min(_in_place_run(ops_a, i), _in_place_run(ops_b, j))
+        if m >= loop_min:
+            if cur:
+                segs.append(("block", cur))
+                cur = []
+            segs.append(("loop", m, ops_a[i], ops_b[j]))
+            i += m
+            j += m
+            continue
+        take_b = j < nb and (i >= na or (j + 1) * na <= (i + 1) * nb_eff)
+        if take_b:
+            cur.append((1, ops_b[j]))
+            j += 1
+        else:
+            cur.append((0, ops_a[i]))
+            i += 1
+    segs.append(("block", cur))
+    out = []
+    for seg in segs:
+        if seg[0] == "loop":
+            out.append(seg)
+            continue
+        ops = seg[1]
+        while len(ops) > max_block:
+            out.append(("block", ops[:max_block]))
+            ops = ops[max_block:]
+        out.append(("block", ops))
+    if len(out[-1][1]) > last:
+        ops = out.pop()[1]
+        out += [("block", ops[:-last]), ("block", ops[-last:])]
+    return out
+
+
+def _emit_op(b, op, slot, sel):
+    if op[0] == "mul":
+        b.mul(slot[op[2]], slot[op[3]], sel, dst=slot[op[1]])
+    else:
+        b.or_(slot[op[2]], slot[op[2]], dst=slot[op[1]])
+
+
+@cache
+def shifted_inv_chain(sel: int, shift: int = 64) -> tuple:
+    """``shifted_chain`` for x^(m-2) with the shortest x ladder."""
+    e = A.MODULI[sel] - 2
+    return tuple(min((shifted_chain(e, shift, px) for px in (1, 2, 4, 8)), key=len))
+
+
+def emit_inverse_pair(prog: Program, a, b, tail=None):
+    """Two independent chains ``a``, ``b`` = (flat ops, {slot: input register}, out, sel,
+    label) interleaved: blocks and loops hold steps of both, so the multiplier issues one
+    chain's product while the other's is in flight.  ``tail(block)`` adds further
+    instructions to the last block (they may read both results).  Input registers that are
+    not fixed (``IO``) are released once dead, as are the chains' own registers."""
+    chains = []
+    for ops, inputs, out, sel, label in (a, b):
+        used = sorted({s for op in ops for s in op[1:]} - set(inputs))
+        slot = dict(inputs)
+        for s in used:
+            slot[s] = out if s == 0 else prog.reg(f"{label}{s}")
+        chains.append((ops, slot, sel))
+    segs = pair_segments(chains[0][0], chains[1][0])
+    last_use: dict = {}  # (chain, slot) -> index of the last segment using it
+    for k, seg in enumerate(segs):
+        ops = [(0, seg[2]), (1, seg[3])] if seg[0] == "loop" else seg[1]
+        for c, op in ops:
+            for s in op[1:]:
+                last_use[(c, s)] = k
+    fixed = list(prog.fixed.values())
+    live = {(c, s) for c in (0, 1) for s in chains[c][1]
+            if s != 0 and not any(chains[c][1][s] is f for f in fixed)}
+    for k, seg in enumerate(segs):
+        for c, s in sorted(live):  # dead registers are free for the later blocks
+            if last_use.get((c, s), -1) < k:
+                prog.release(chains[c][1][s])
+                live.discard((c, s))
+        if seg[0] == "loop":
+            _, count, op_a, op_b = seg
+            with prog.loop(count, "inv2_sqr_loop") as blk:
+                _emit_op(blk, op_a, chains[0][1], chains[0][2])
+                _emit_op(blk, op_b, chains[1][1], chains[1][2])
+            continue
+        last = k == len(segs) - 1
+        with prog.block("inv2_tail" if last else "inv2") as blk:
+            for c, op in seg[1]:
+                _emit_op(blk, op, chains[c][1], chains[c][2])
+            if last and tail is not None:
+                tail(blk)
+    prog.release(*[chains[c][1][s] for c, s in sorted(live)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +591,11 @@ def basemul_ed25519(prog: Program):
     prog.halt()
 
 
-def basemul_weierstrass(prog: Program, c: Curve, b3_adds: bool = True):
+def _w_windows(prog: Program, c: Curve, b3_adds: bool, setup_extra=None, loop_extra=None):
+    """Setup, the 64 window additions and digit 64 of the Weierstrass fixed-base scalar
+    multiplication of ``IO["k"]``; returns the pinned registers (X, Y, Z, one, zero, onep).
+    ``setup_extra(b)`` / ``loop_extra(b)`` add instructions to the setup block / the window
+    loop body (ECDSA: Montgomery conversions / a squaring in the spare multiplier slot)."""
     p = c.sel_p
     io = prog.fixed
     X, Y, Z, qx, qy, one, zero, onep, bconst = prog.regs(
@@ -363,12 +613,16 @@ def basemul_weierstrass(prog: Program, c: Curve, b3_adds: bool = True):
         b.ldt(T.const_addr(mont1), dst=Y)
         b.ldt(T.const_addr("zero"), dst=Z)
         w_prep(b, c, 0, zero, qx, qy)
+        if setup_extra is not None:
+            setup_extra(b)
     with prog.loop(WINDOWS, "window", adv=True) as b:
         x3, y3, z3 = w_madd(b, c, X, Y, Z, qx, qy, bconst, use_adds)
         b.sel(Flag.ZERO0, X, x3, dst=X)  # digit 0: keep the old point
         b.sel(Flag.ZERO0, Y, y3, dst=Y)
         b.sel(Flag.ZERO0, Z, z3, dst=Z)
         w_prep(b, c, 1, zero, qx, qy)
+        if loop_extra is not None:
+            loop_extra(b)
     with prog.block("window64") as b:  # digit 64 (0 or 1; after 64 advances it is d0)
         b.ldt(T.const_addr(f"g256x_{c.name}"), dst=qx)
         b.ldt(T.const_addr(f"g256y_{c.name}"), dst=qy)
@@ -377,6 +631,13 @@ def basemul_weierstrass(prog: Program, c: Curve, b3_adds: bool = True):
         b.sel(Flag.ZERO0, Y, y3, dst=Y)
         b.sel(Flag.ZERO0, Z, z3, dst=Z)
     prog.release(qx, qy, bconst)
+    return X, Y, Z, one, zero, onep
+
+
+def basemul_weierstrass(prog: Program, c: Curve, b3_adds: bool = True):
+    p = c.sel_p
+    io = prog.fixed
+    X, Y, Z, one, zero, onep = _w_windows(prog, c, b3_adds)
     zi = prog.reg("zi")
     emit_inverse(prog, Z, zi, p)
     with prog.block("affine") as b:
@@ -395,17 +656,138 @@ def basemul_weierstrass(prog: Program, c: Curve, b3_adds: bool = True):
 
 
 # ---------------------------------------------------------------------------------------------
+# Signing programs
+
+
+def ed_nonce_prefix(prog: Program):
+    """k = (hi * 2^256 + lo) mod L, canonical: mont_mul(hi, 2^256 R mod L) = hi 2^256 mod L,
+    plus lo (< 2^256, a valid operand), frozen.  BASEMUL follows (``ed_nonce``)."""
+    L = A.SEL["l25519"]
+    io = prog.fixed
+    with prog.block("nonce") as b:
+        c = b.ldt(T.const_addr("l_2e256_r"))
+        t = b.mul(io["hi"], c, L)
+        s = b.add(t, io["lo"], L)
+        b.frz(s, L, dst=io["k"])
+
+
+def ed_nonce(prog: Program):
+    ed_nonce_prefix(prog)
+    basemul_ed25519(prog)
+
+
+def ed_s(prog: Program):
+    """enc = (k + h * d) mod L, canonical, h = hi * 2^256 + lo.  h~ = h R mod L from two
+    products (hi * 2^256 R^2, lo * R^2), then mont_mul(h~, d) = h d mod L (plain)."""
+    L = A.SEL["l25519"]
+    io = prog.fixed
+    with prog.block("ed_s") as b:
+        c1 = b.ldt(T.const_addr("l_2e256_r2"))
+        c2 = b.ldt(T.const_addr("r2_l25519"))
+        th = b.mul(io["hi"], c1, L)
+        tl = b.mul(io["lo"], c2, L)
+        hm = b.add(th, tl, L)
+        ha = b.mul(hm, io["d"], L)
+        s = b.add(ha, io["k"], L)
+        b.frz(s, L, dst=io["enc"])
+    prog.halt()
+
+
+#: ECDSA: k^(2^ECDSA_SHIFT) is squared in the window loop's spare multiplier slot
+ECDSA_SHIFT = WINDOWS
+
+
+def ecdsa(prog: Program, c: Curve, b3_adds: bool = True, interleave: bool = True):
+    """ECDSA signature core (see the module docstring for the register contract).
+
+    k*G as BASEMUL; the setup block also converts k and d into Montgomery form mod n (into
+    their own registers) and copies k~ into ``ky``, which the window loop squares once per
+    window in the multiplier's idle slot: ky = k~^(2^64) for free.  Then the two Fermat
+    inversions Z^-1 mod p and k^-1 mod n = y^(e >> 64) k^(e mod 2^64) (``shifted_chain``,
+    e = n - 2: 58-59 fewer products than the plain chain) are independent; with
+    ``interleave`` their steps share blocks and loops, so the multiplier alternates between
+    them (one chain alone waits out the 27-cycle latency of every step).  The tail (affine
+    x, y, r, s, low-S, recovery id, the bad flag) runs in the last block together with the
+    end of the chains.  Comparisons with n use the exact addition of AddSub below 2^290 and
+    a bit test: no data-dependent control flow anywhere."""
+    p, n = c.sel_p, c.sel_n
+    io = prog.fixed
+    low_s = c is SECP256K1
+    ky = prog.reg("ky")
+
+    def setup_extra(b):
+        r2n = b.ldt(T.const_addr(f"r2_{A.NAMES[n]}"))
+        b.mul(io["k"], r2n, n, dst=io["k"])  # k~ = k R (after the recoder has read k)
+        b.mul(io["d"], r2n, n, dst=io["d"])  # d~ = d R
+        b.or_(io["k"], io["k"], dst=ky)
+
+    def loop_extra(b):
+        b.mul(ky, ky, n, dst=ky)
+
+    X, Y, Z, one, zero, onep = _w_windows(prog, c, b3_adds, setup_extra, loop_extra)
+    prog.release(one, zero, onep)  # reloaded in the tail
+    zi, kinv = prog.regs("zi", "kinv")
+
+    def tail(b):
+        one_ = b.ldt(T.const_addr("one"))
+        zero_ = b.ldt(T.const_addr("zero"))
+        zp = b.mul(zi, one_, p)  # Z^-1 (plain)
+        xa = b.mul(X, zp, p)
+        ya = b.mul(Y, zp, p)
+        xc = b.frz(xa, p)  # R.x canonical
+        yc = b.frz(ya, p)  # R.y canonical
+        # r = x mod n: x < p < 2^256; x + 2^256 - n has bit 256 iff x >= n
+        t = b.add(xc, b.ldt(T.const_addr(f"ncomp_{c.name}")), n)
+        b.tstb(0, t, 256)
+        r = b.sel(Flag.F0, b.setb(t, zero_, 256), xc, dst=io["enc"])
+        v = b.or_(b.and_(yc, one_), b.sel(Flag.F0, b.ldt(T.const_addr("two")), zero_))
+        # s = k^-1 z + r (k^-1 d): kinv = k^-1 R, d holds d R
+        kz = b.mul(kinv, io["lo"], n)  # k^-1 z (plain)
+        kd = b.mul(kinv, io["d"], n)  # k^-1 d R
+        rkd = b.mul(r, kd, n)  # r k^-1 d (plain)
+        s = b.add(kz, rkd, n)
+        if low_s:
+            sc = b.frz(s, n)
+            h = b.add(sc, b.ldt(T.const_addr("hcomp_secp256k1")), n)
+            b.tstb(1, h, 256)  # s > (n-1)/2
+            w = b.add(b.xor(sc, b.ldt(T.const_addr("mask256"))),
+                      b.ldt(T.const_addr("np1_secp256k1")), n)  # 2^256 + n - s
+            sf = b.sel(Flag.F1, b.setb(w, zero_, 256), sc, dst=io["x"])
+            v = b.sel(Flag.F1, b.xor(v, one_), v)
+        else:
+            sf = b.frz(s, n, dst=io["x"])
+        b.teq(2, r, zero_)
+        b.teq(3, sf, zero_)
+        four = b.ldt(T.const_addr("four"))
+        bad = b.sel(Flag.F3, four, b.sel(Flag.F2, four, zero_))
+        b.or_(v, bad, dst=io["y"])
+
+    assert WINDOWS == ECDSA_SHIFT
+    zchain = (flat_chain(p), {1: Z}, zi, p, "zinv")
+    kchain = (shifted_inv_chain(n, ECDSA_SHIFT), {1: io["k"], 2: ky}, kinv, n, "kinv")
+    if interleave:
+        emit_inverse_pair(prog, zchain, kchain, tail)
+    else:  # one chain after the other (for comparison)
+        for ops, inputs, out, sel, label in (zchain, kchain):
+            emit_inverse_pair(prog, (ops, inputs, out, sel, label), ([], {}, None, sel, ""))
+        with prog.block("tail") as b:
+            tail(b)
+    prog.halt()
+
+
+# ---------------------------------------------------------------------------------------------
 # Self test: every instruction of the logic unit and the flags, one of each arithmetic unit
 
-SELFTEST_IN = 4  #: second operand register ("u"); the first is IO["k"]
+SELFTEST_IN = IO["lo"]  #: second operand register ("u", 4); the first is IO["k"]
 SELFTEST_OUT = (1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 
 def selftest(prog: Program):
-    k, u = prog.fixed["k"], prog.reg("u")
+    k, u = prog.fixed["k"], prog.fixed["lo"]
     assert u.phys == SELFTEST_IN
-    r = {i: prog.reg(f"r{i}") for i in SELFTEST_OUT if i not in IO.values()}
-    r.update({IO["enc"]: prog.fixed["enc"], IO["x"]: prog.fixed["x"], IO["y"]: prog.fixed["y"]})
+    fixed = {r.phys: r for r in prog.fixed.values()}
+    r = {i: fixed[i] if i in fixed else prog.reg(f"r{i}") for i in SELFTEST_OUT}
+    assert all(reg.phys == i for i, reg in r.items())
     with prog.block("selftest") as b:
         b.or_(k, u, dst=r[1])
         b.and_(k, u, dst=r[2])
@@ -457,6 +839,12 @@ def build_program(prog_id: Prog, c: Curve, **opts) -> Program:
             basemul_ed25519(prog)
         else:
             basemul_weierstrass(prog, c, **opts)
+    elif prog_id == Prog.ED_NONCE and c is ED25519:
+        ed_nonce(prog)
+    elif prog_id == Prog.ED_S and c is ED25519:
+        ed_s(prog)
+    elif prog_id == Prog.ECDSA and c is not ED25519:
+        ecdsa(prog, c, **opts)
     else:
         prog.halt()
     return prog
@@ -487,11 +875,26 @@ class ROM:
 
 
 @cache
-def rom(b3_adds: bool = True) -> ROM:
+def rom(b3_adds: bool = True, interleave: bool = True) -> ROM:
     """Program ROM: word 0 is HALT (the NOP program, and the entry of unknown commands),
-    then the programs of every (program, curve)."""
+    then the programs of every (program, curve).  ED_NONCE and ED_S exist for Ed25519 only,
+    ECDSA for secp256k1 and P-256 only: other combinations start at word 0 (HALT).
+
+    ED_NONCE's reduction block falls through into the Ed25519 BASEMUL code: BASEMUL's entry
+    is the first word after that block (the words are checked to be those of the standalone
+    BASEMUL program)."""
     words = [encode({"op": Op.HALT, "wait": 1})]
     entries, info = {}, {}
+
+    def add(prog_id, c, **opts):
+        entry = len(words)
+        asm = build_program(prog_id, c, **opts).assemble(entry)
+        words.extend(asm.words)
+        entries[(prog_id, c.code)] = entry
+        info[(prog_id, c.code)] = ProgramInfo(
+            f"{prog_id.name.lower()}_{c.name}", entry, len(asm.words), asm.cycles, asm.blocks)
+        return asm
+
     for c in CURVES:
         entries[(Prog.NOP, c.code)] = 0
         info[(Prog.NOP, c.code)] = ProgramInfo("nop", 0, 1, 1, [])
@@ -502,14 +905,28 @@ def rom(b3_adds: bool = True) -> ROM:
         entries[(Prog.SELFTEST, c.code)] = entry
         info[(Prog.SELFTEST, c.code)] = ProgramInfo(
             "selftest", entry, len(asm.words), asm.cycles, asm.blocks)
+    # ED_NONCE = reduction block + BASEMUL (Ed25519)
+    pre = Program("ed_nonce_prefix", IO)
+    ed_nonce_prefix(pre)
+    pre.halt()
+    pre_asm = pre.assemble(len(words))
+    npre, pre_cycles = len(pre_asm.words) - 1, pre_asm.cycles - 1
+    nonce = add(Prog.ED_NONCE, ED25519)
+    base = entries[(Prog.ED_NONCE, ED25519.code)] + npre
+    bm = build_program(Prog.BASEMUL, ED25519).assemble(base)
+    assert nonce.words[:npre] == pre_asm.words[:npre] and nonce.words[npre:] == bm.words
+    assert nonce.cycles == pre_cycles + bm.cycles
+    entries[(Prog.BASEMUL, ED25519.code)] = base
+    info[(Prog.BASEMUL, ED25519.code)] = ProgramInfo(
+        "basemul_ed25519", base, len(bm.words), bm.cycles, bm.blocks)
     for c in CURVES:
-        opts = {} if c is ED25519 else {"b3_adds": b3_adds}
-        entry = len(words)
-        asm = build_program(Prog.BASEMUL, c, **opts).assemble(entry)
-        words.extend(asm.words)
-        entries[(Prog.BASEMUL, c.code)] = entry
-        info[(Prog.BASEMUL, c.code)] = ProgramInfo(
-            f"basemul_{c.name}", entry, len(asm.words), asm.cycles, asm.blocks)
+        if c is not ED25519:
+            add(Prog.BASEMUL, c, b3_adds=b3_adds)
+    add(Prog.ED_S, ED25519)
+    for c in CURVES:
+        if c is not ED25519:
+            add(Prog.ECDSA, c, b3_adds=b3_adds, interleave=interleave)
+    assert len(words) <= 1 << 12, "LOOP words address 4096 words"
     return ROM(words, entries, info)
 
 

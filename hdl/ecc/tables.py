@@ -130,6 +130,20 @@ def _build_consts() -> dict:
         x, y = _point_2_256(c)
         k[f"g256x_{c.name}"] = _mont(c, x)
         k[f"g256y_{c.name}"] = _mont(c, y)
+    # ---- signing programs (programs.py: ED_NONCE, ED_S, ECDSA) ----
+    L = ED25519.n
+    k["l_2e256_r"] = (1 << 256) * A.R % L  # mont_mul(hi, .) = hi * 2^256 mod L (plain)
+    k["l_2e256_r2"] = (1 << 256) * A.R * A.R % L  # mont_mul(hi, .) = hi * 2^256 * R (Mont.)
+    k["two"] = 2
+    k["four"] = 4
+    k["mask256"] = (1 << 256) - 1
+    for c in (SECP256K1, P256):
+        # x + (2^256 - n) < 2^290: AddSub adds exactly (no fold); bit 256 is (x >= n)
+        k[f"ncomp_{c.name}"] = (1 << 256) - c.n
+    # low-S (secp256k1): s + 2^256 - (n+1)/2 has bit 256 iff s > (n-1)/2; n - s from
+    # (s ^ mask256) + (n + 1) = 2^256 + n - s
+    k["hcomp_secp256k1"] = (1 << 256) - (SECP256K1.n + 1) // 2
+    k["np1_secp256k1"] = SECP256K1.n + 1
     assert len(k) <= CONST_DEPTH
     assert all(0 <= v < 1 << A.W for v in k.values())
     return k
