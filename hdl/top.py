@@ -15,17 +15,19 @@ from .link.uart import UARTRx, UARTTx
 from .pricing.engine import GreeksEngine
 from .signer.keyslots import KeySlots
 
-__all__ = ["Appliance", "Engine", "default_engines"]
+__all__ = ["Appliance", "Engine", "default_engines", "SIGNER_OPS"]
+
+SIGNER_OPS = (wire.Op.LOAD_KEY, wire.Op.PUBLIC_KEY, wire.Op.ZEROIZE, wire.Op.TIMING,
+              wire.Op.SIGN)
 
 
 def default_engines():
     """The engines a full appliance carries (the link's own commands are always there)."""
     return (
         Engine(cores=(wire.Core.GREEKS,), opcodes=(wire.Op.GREEKS,), build=GreeksEngine),
-        # key slots (LOAD_KEY, PUBLIC_KEY, ZEROIZE); INFO lists the signer cores once SIGN
-        # is served (docs/protocol.md, "KEYS")
-        Engine(cores=(), opcodes=(wire.Op.LOAD_KEY, wire.Op.PUBLIC_KEY, wire.Op.ZEROIZE),
-               build=KeySlots),
+        # the signer: key slots, SIGN for all three curves, cycle statistics
+        Engine(cores=(wire.Core.ED25519, wire.Core.SECP256K1, wire.Core.P256),
+               opcodes=SIGNER_OPS, build=KeySlots),
     )
 
 

@@ -1,10 +1,11 @@
-"""The key-slot engine behind the link core, under cocotb + Verilator (sim/tb_keys.py): one
-Verilog conversion and one Verilator build shared by every testcase here."""
+"""The signer engine (key slots, SIGN, TIMING) behind the link core, under cocotb + Verilator
+(sim/tb_keys.py, sim/tb_sign.py): one Verilog conversion and one Verilator build shared by every
+testcase here."""
 
 import pytest
 
-from quantgate import wire
 from quantgate.hdl.link.core import Engine, LinkCore
+from quantgate.hdl.top import SIGNER_OPS
 from quantgate.sim import runner
 
 TESTS = [
@@ -15,14 +16,20 @@ TESTS = [
     "bad_requests_get_bad_argument",
     "empty_and_zeroized_slots",
 ]
-KEY_OPS = (wire.Op.LOAD_KEY, wire.Op.PUBLIC_KEY, wire.Op.ZEROIZE)
+SIGN_TESTS = [
+    "ed25519_signatures",
+    "secp256k1_signatures",
+    "p256_signatures",
+    "sign_errors",
+    "timing_reports_cycles",
+]
 
 
 def keys_link():
     from quantgate.hdl.signer.keyslots import KeySlots
 
     return LinkCore(clock_hz=100_000_000, baud=3_000_000,
-                    engines=[Engine(cores=(), opcodes=KEY_OPS, build=KeySlots)])
+                    engines=[Engine(cores=(), opcodes=SIGNER_OPS, build=KeySlots)])
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +53,10 @@ def cached_verilog(core):
 def test_keys_engine(core, cached_verilog, testcase):
     runner.run(core, "keys_link", "quantgate.sim.tb_keys", testcase=testcase,
                env={"KEYS_RANDOM": 4, "KEYS_SEED": 1})
+
+
+@pytest.mark.xdist_group("keys_engine")
+@pytest.mark.parametrize("testcase", SIGN_TESTS)
+def test_sign_engine(core, cached_verilog, testcase):
+    runner.run(core, "keys_link", "quantgate.sim.tb_sign", testcase=testcase,
+               env={"SIGN_RANDOM": 3, "KEYS_SEED": 1})

@@ -1,39 +1,46 @@
-"""``KeySlots``: the LOAD_KEY, PUBLIC_KEY and ZEROIZE engine (docs/protocol.md, "KEYS").
+"""``KeySlots``: the signer engine. LOAD_KEY, PUBLIC_KEY, ZEROIZE, SIGN and TIMING
+(docs/protocol.md, "KEYS", "SIGN", "TIMING"; docs/signing.md).
 
 A link engine (``i``: request frames, ``o``: response frames, ``busy``) around the slot store,
-the curve engine and a SHA-512 core::
+one curve engine, a SHA-512 core and the RFC 6979 nonce generator (with its SHA-256 core)::
 
-    i --> request parser: op, seq, length, slot, curve, 32 secret bytes (shift register ``key``)
-            |
+    i --> request parser: op, seq, length, slot, curve; payload bytes into ``key`` (the last 32)
+            |              and, for SIGN, into the message memory (1 KiB block RAM)
             v
-          control FSM --LOAD_KEY Ed25519--> SHA-512(seed): a = clamp(h[0:32]), prefix = h[32:64]
-            |         --LOAD_KEY ECDSA----> range check 1 <= d < n (8 limbs of 32 bits, LSB
-            |                               first, borrow and non-zero flags: always 8 cycles)
-            |         --> curve engine: k -> register IO["k"], BASEMUL, read IO["enc"]
-            |         --> slot store write (scalar, prefix, public key, curve, valid: one cycle)
-            |         --> wipe the engine's 32 registers (32 cycles), the SHA-512 state (hash of
-            |             the empty message) and ``key`` / ``prefix``
+          control FSM
+            LOAD_KEY Ed25519: SHA-512(seed) -> a = clamp(h[0:32]), prefix = h[32:64]
+            LOAD_KEY ECDSA:   range check 1 <= d < n (8 limbs of 32 bits, always 8 cycles)
+                              -> BASEMUL(k) -> slot store (scalar, prefix, public key, curve)
+            SIGN Ed25519:     SHA-512(prefix || M) -> ED_NONCE (r = h mod L, R = r*B)
+                              -> SHA-512(R || A || M) -> ED_S (S = r + h*a mod L)
+            SIGN ECDSA:       NonceGen (RFC 6979) -> ECDSA (r, s, v; low-S on secp256k1)
+            then: wipe the engine's 32 registers (32 cycles), the SHA-512 state (hash of 8 zero
+            bytes), the nonce generator's k and the request registers
             |
-            +--> Responder: header + up to 34 payload bytes --> o
+            +--> Responder: header + up to 96 payload bytes --> o
 
-Every LOAD_KEY of a given curve takes the same number of cycles: the SHA-512 core, the range
-check and the curve engine's programs have data-independent timing, and the FSM branches only
-on public values (opcode, lengths, slot, curve) and, for ECDSA, on the result of the range check
-(which the response reveals anyway). A rejected key is rejected before anything is written, so
-the slot keeps its previous contents.
+The SHA-512 core takes bytes from one feeder: first ``npre`` bytes of the shift register
+``pre`` (seed, prefix, or R || A), then ``mlen`` bytes of the message memory.
+
+Every LOAD_KEY of a given curve takes the same number of cycles, and so does every SIGN of a
+given curve (Ed25519: and message length). The SHA cores, the range check, the nonce
+generator and the curve engine's programs have data-independent timing, and the FSM branches
+only on public values (opcode, lengths, slot, curve, slot occupancy) and on results the
+response reveals anyway (range check, nonce validity, r or s zero).
 
 **No debug or response path carries secret material.** Every response byte comes from the
-``Responder``, whose only inputs are the header fields and ``payload``; ``payload`` is driven by
-the error code and request opcode, or by the store's *public* port (curve and public key), or
-zero. The secret halves of the store (``scalar``, ``prefix``) are readable only through
-``SlotStore.secret``, which this component leaves unconnected. Transient copies of the secret
-(``key``, ``prefix``, the curve engine's register file, the SHA-512 core's state) are wiped
-before the response is sent, and after reset (memories do not reset: the slot memories and the
-engine's registers are overwritten with zeros during the first 32 cycles).
+``Responder``, whose payload is driven by the error code and request opcode, by the store's
+*public* port (curve and public key), by the signature register (filled from the curve
+engine's output registers after a signing program), by the cycle statistics, or zero. The
+secret halves of the store (``scalar``, ``prefix``) reach only the curve engine's register
+port, the SHA-512 feeder and the nonce generator. Transient copies of secrets (``key``,
+``pre``, ``prefix``, the curve engine's register file, the SHA cores' states, the nonce) are
+wiped before the response is sent, and after reset (memories do not reset: the slot memories
+and the engine's registers are overwritten with zeros during the first 32 cycles).
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from quantgate import wire
@@ -45,58 +52,33 @@ from ..ecc.microcode import NREG
 from ..ecc.programs import IO, Prog
 from ..hash.sha2 import Sha512
 from ..link.layouts import FrameStream
+from .nonce import NonceGen
+from .responder import MAX_RESULT, Responder
 from .store import PUBLIC_BITS, SCALAR_BITS, SlotStore
+from .timing import RECORDS, CycleStats, record_index
 
-__all__ = ["KeySlots", "Responder", "LOAD_KEY_LEN", "SLOT_ONLY_LEN", "MAX_RESULT"]
+__all__ = ["KeySlots", "LOAD_KEY_LEN", "SLOT_ONLY_LEN", "ECDSA_SIGN_LEN", "MAX_RESULT"]
 
 LOAD_KEY_LEN = 1 + 1 + 32  # slot, curve, secret
 SLOT_ONLY_LEN = 1  # PUBLIC_KEY, ZEROIZE: slot
-MAX_RESULT = 1 + 33  # PUBLIC_KEY result: curve, compressed SEC1 key
+SIGN_HEAD = 1  # SIGN: slot | curve << 4, then the message
+ECDSA_SIGN_LEN = SIGN_HEAD + wire.ECDSA_DIGEST_LEN
+MSG_DEPTH = 1024  # message memory (>= MAX_SIGN_MESSAGE)
 LIMB = 32
+PAYLOAD_AT = wire.HEADER_LEN + SIGN_HEAD  # frame byte index of the first message byte
 
 # The curve engine's curve codes are the wire's.
 assert {c.name: c.code for c in CURVES} == {c.name.lower(): int(c) for c in wire.Curve}
-assert NREG <= 32
+assert NREG <= 32 and MSG_DEPTH >= wire.MAX_SIGN_MESSAGE
 
 
 def _limbs(value):
     return [(value >> (LIMB * k)) & ((1 << LIMB) - 1) for k in range(SCALAR_BITS // LIMB)]
 
 
-class Responder(wiring.Component):
-    """Sends one response frame: version, ``op``, ``seq``, ``length`` and ``length`` bytes of
-    ``payload`` (byte ``i`` at bits ``[8i, 8i+8)``), all latched in the cycle ``start`` is high
-    while idle."""
-
-    start: In(1)
-    op: In(8)
-    seq: In(16)
-    length: In(range(MAX_RESULT + 1))
-    payload: In(8 * MAX_RESULT)
-    busy: Out(1)
-    o: Out(FrameStream)
-
-    def elaborate(self, platform):
-        m = Module()
-        n = wire.HEADER_LEN + MAX_RESULT
-        shreg = Signal(8 * n)
-        left = Signal(range(n + 1))
-        m.d.comb += [
-            self.busy.eq(left != 0),
-            self.o.valid.eq(left != 0),
-            self.o.payload.data.eq(shreg[:8]),
-            self.o.payload.last.eq(left == 1),
-        ]
-        length16 = Cat(self.length, Const(0, 16 - len(self.length)))
-        with m.If(self.start & (left == 0)):
-            m.d.sync += [
-                shreg.eq(Cat(Const(wire.PROTOCOL_VERSION, 8), self.op, self.seq, length16,
-                             self.payload)),
-                left.eq(wire.HEADER_LEN + self.length),
-            ]
-        with m.Elif(self.o.valid & self.o.ready):
-            m.d.sync += [shreg.eq(shreg >> 8), left.eq(left - 1)]
-        return m
+def _byteswap(value, nbytes):
+    """Byte ``i`` of the result is byte ``nbytes-1-i`` of ``value``."""
+    return Cat(*[value[8 * (nbytes - 1 - i): 8 * (nbytes - i)] for i in range(nbytes)])
 
 
 class KeySlots(wiring.Component):
@@ -114,7 +96,10 @@ class KeySlots(wiring.Component):
         m.submodules.store = store = SlotStore()
         m.submodules.ecc = ecc = CurveEngine(dsp_primitives=self.dsp_primitives)
         m.submodules.sha = sha = Sha512()
+        m.submodules.nonce = nonce = NonceGen()
+        m.submodules.stats = stats = CycleStats()
         m.submodules.responder = resp = Responder()
+        m.submodules.msg = msg = memory.Memory(shape=8, depth=MSG_DEPTH, init=[])
         wiring.connect(m, resp.o, wiring.flipped(self.o))
 
         # ---- request parser ---------------------------------------------------------------
@@ -125,10 +110,15 @@ class KeySlots(wiring.Component):
         length = Signal(16)
         slot = Signal(8)
         curve = Signal(8)
-        key = Signal(SCALAR_BITS)  # secret bytes, then the scalar (secret: wiped per request)
-        prefix = Signal(256)  # Ed25519 prefix (secret: wiped per request)
+        key = Signal(SCALAR_BITS)  # last 32 payload bytes, big-endian (secret for LOAD_KEY)
+        prefix = Signal(256)  # LOAD_KEY Ed25519 prefix (secret: wiped per request)
         accept = Signal()
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
+        is_load = op == wire.Op.LOAD_KEY
+        is_pub = op == wire.Op.PUBLIC_KEY
+        is_zero = op == wire.Op.ZEROIZE
+        is_sign = op == wire.Op.SIGN
+        is_timing = op == wire.Op.TIMING
         with m.If(accept):
             m.d.sync += idx.eq(idx + 1)
             with m.Switch(idx):
@@ -145,21 +135,37 @@ class KeySlots(wiring.Component):
                 with m.Case(5):
                     m.d.sync += length[8:].eq(beat.data)
                 with m.Case(6):
-                    m.d.sync += slot.eq(beat.data)
+                    with m.If(is_sign):  # slot | curve << 4
+                        m.d.sync += [slot.eq(beat.data[:4]), curve.eq(beat.data[4:])]
+                    with m.Else():
+                        m.d.sync += slot.eq(beat.data)
                 with m.Case(7):
-                    m.d.sync += curve.eq(beat.data)
-                with m.Default():  # idx >= 8: secret bytes, big-endian (key = key << 8 | byte)
+                    with m.If(is_sign):  # the first message byte
+                        m.d.sync += key.eq(Cat(beat.data, key[:-8]))
+                    with m.Else():
+                        m.d.sync += curve.eq(beat.data)
+                with m.Default():  # idx >= 8: key = key << 8 | byte
                     m.d.sync += key.eq(Cat(beat.data, key[:-8]))
             with m.If(beat.last):
                 m.d.sync += idx.eq(0)
 
+        # SIGN messages go to the message memory (only SIGN: key bytes never do)
+        msg_w = msg.write_port()
+        m.d.comb += [
+            msg_w.addr.eq(idx - PAYLOAD_AT),
+            msg_w.data.eq(beat.data),
+            msg_w.en.eq(accept & is_sign & (idx >= PAYLOAD_AT)),
+        ]
+
         # ---- response fields ---------------------------------------------------------------
-        KIND_EMPTY, KIND_PUBLIC, KIND_ERROR = 0, 1, 2
-        kind = Signal(2)
+        KIND_EMPTY, KIND_PUBLIC, KIND_ERROR, KIND_SIG, KIND_TIMING = range(5)
+        kind = Signal(3)
         code = Signal(8)
+        sig = Signal(8 * (1 + wire.ECDSA_SIGNATURE_LEN))  # curve byte + signature (public)
         pub_curve = store.public.curve
         m.d.comb += [
             store.public.slot.eq(slot[:3]),
+            store.secret.slot.eq(slot[:3]),
             resp.seq.eq(seq),
             resp.op.eq(Mux(kind == KIND_ERROR, wire.Op.ERROR, op | wire.RESPONSE_FLAG)),
         ]
@@ -171,18 +177,30 @@ class KeySlots(wiring.Component):
                     resp.length.eq(Mux(pub_curve == wire.Curve.ED25519, 33, 34)),
                     resp.payload.eq(Cat(pub_curve, Const(0, 6), store.public.key)),
                 ]
+            with m.Case(KIND_SIG):
+                m.d.comb += [
+                    resp.length.eq(Mux(curve == wire.Curve.ED25519,
+                                       1 + wire.ED25519_SIGNATURE_LEN,
+                                       1 + wire.ECDSA_SIGNATURE_LEN)),
+                    resp.payload.eq(sig),
+                ]
+            with m.Case(KIND_TIMING):
+                m.d.comb += [resp.length.eq(MAX_RESULT), resp.payload.eq(stats.payload)]
             with m.Default():
                 m.d.comb += [resp.length.eq(0), resp.payload.eq(0)]
 
         # ---- checks (registered request fields) -------------------------------------------
-        is_load = op == wire.Op.LOAD_KEY
-        is_pub = op == wire.Op.PUBLIC_KEY
-        is_zero = op == wire.Op.ZEROIZE
         args_ok = Signal()
-        m.d.comb += args_ok.eq(
-            Mux(is_load, (length == LOAD_KEY_LEN) & (curve < len(wire.Curve)),
-                (is_pub | is_zero) & (length == SLOT_ONLY_LEN))
-            & (slot < wire.NUM_KEY_SLOTS))
+        slot_ok = slot < wire.NUM_KEY_SLOTS
+        with m.If(is_load):
+            m.d.comb += args_ok.eq((length == LOAD_KEY_LEN) & (curve < len(wire.Curve)) & slot_ok)
+        with m.Elif(is_pub | is_zero):
+            m.d.comb += args_ok.eq((length == SLOT_ONLY_LEN) & slot_ok)
+        with m.Elif(is_sign):
+            m.d.comb += args_ok.eq((length >= SIGN_HEAD) & slot_ok
+                                   & ((curve < len(wire.Curve)) | (curve == wire.CURVE_ANY)))
+        with m.Elif(is_timing):
+            m.d.comb += args_ok.eq(length == 0)
         is_ed = curve == wire.Curve.ED25519
 
         # ---- range check of d: limb-serial d - n, LSB first --------------------------------
@@ -196,39 +214,85 @@ class KeySlots(wiring.Component):
         diff = Signal(LIMB + 1)
         m.d.comb += diff.eq(key[:LIMB] - n_limb - borrow)
 
-        # ---- SHA-512: the seed, then the empty message to overwrite the core's state ------
-        h = sha.o.payload
-        clamped = Cat(Const(0, 3), h[3:254], Const(1, 1), Const(0, 1))
+        # ---- SHA-512 feeder: npre bytes of `pre`, then mlen message bytes ------------------
+        # (then, after the last use, 8 zero bytes to overwrite the core's state)
+        pre = Signal(512)  # byte 0 at bits [0, 8); secret while it holds the prefix or seed
+        npre = Signal(7)
+        mlen = Signal(range(MSG_DEPTH + 1))
+        j = Signal(range(64 + MSG_DEPTH + 1))  # index of the byte on the feeder's output
+        feeding = Signal()
         flush_req = Signal()
         flush_wait = Signal()
-        feeding = Signal()
         taking = Signal()
+        in_pre = j < npre
+        adv = Signal()
+        m.d.comb += adv.eq(feeding & sha.i.ready)
+        msg_r = msg.read_port()  # data of the address of the previous cycle
+        m.d.comb += msg_r.addr.eq(j + adv - npre)
+        h = sha.o.payload
+        flush_cnt = Signal(3)
         m.d.comb += [
             sha.i.valid.eq(feeding | flush_req),
-            sha.i.payload.data.eq(Mux(feeding, key[-8:], 0)),
-            sha.i.payload.last.eq(Mux(feeding, cnt == 31, 1)),
-            sha.i.payload.empty.eq(~feeding),
+            sha.i.payload.data.eq(Mux(feeding, Mux(in_pre, pre[:8], msg_r.data), 0)),
+            sha.i.payload.last.eq(Mux(feeding, j == npre + mlen - 1, flush_cnt == 7)),
             sha.o.ready.eq(taking | flush_wait),
         ]
-        with m.If(flush_req & sha.i.ready):
-            m.d.sync += [flush_req.eq(0), flush_wait.eq(1)]
+        with m.If(adv):
+            m.d.sync += j.eq(j + 1)
+            with m.If(in_pre):
+                m.d.sync += pre.eq(pre >> 8)
+        with m.If(flush_req & sha.i.ready):  # 8 zero bytes: also overwrites the core's
+            m.d.sync += flush_cnt.eq(flush_cnt + 1)  # word register (the empty message would not)
+            with m.If(flush_cnt == 7):
+                m.d.sync += [flush_req.eq(0), flush_wait.eq(1)]
         with m.If(flush_wait & sha.o.valid):
             m.d.sync += flush_wait.eq(0)
+        clamped = Cat(Const(0, 3), h[3:254], Const(1, 1), Const(0, 1))
 
-        # ---- curve engine register port: k in, encoding out, zeros over everything -------
+        # ---- nonce generator (ECDSA) --------------------------------------------------------
+        m.d.comb += [
+            nonce.curve.eq(curve[:2]),
+            nonce.d.eq(store.secret.scalar),
+            nonce.z.eq(key),
+        ]
+
+        # ---- curve engine register port and program --------------------------------------
         enc = ecc.rf.rdata
         pub_ed = Cat(enc[:256], Const(0, 8))  # little-endian y | sign(x) << 255
-        pub_w = Cat(*[enc[8 * (32 - j):8 * (33 - j)] for j in range(33)])  # SEC1, big-endian
+        pub_w = _byteswap(enc[:264], 33)  # SEC1, big-endian
         assert len(pub_w) == len(pub_ed) == PUBLIC_BITS
+        prog = Signal(4)
         m.d.comb += [
-            ecc.rf.addr.eq(IO["enc"]),  # overridden below only while writing
+            ecc.rf.addr.eq(IO["enc"]),  # overridden below
             ecc.rf.wdata.eq(0),
-            ecc.cmd.payload.program.eq(Prog.BASEMUL),
+            ecc.cmd.payload.program.eq(prog),
             ecc.cmd.payload.curve.eq(curve[:2]),
         ]
+        # what a finished program leads to
+        PH_LOAD, PH_ED_R, PH_ED_S, PH_ECDSA = range(4)
+        phase = Signal(2)
+        sig_r = Signal(256)  # Ed25519 R encoding (LE) / ECDSA r (integer)
+        sig_s = Signal(256)
+
+        # ---- cycle statistics -------------------------------------------------------------
+        opcyc = Signal(32)  # cycles since the request's last byte
+        ok_op = Signal()  # the operation succeeded: count it
+        m.d.sync += opcyc.eq(opcyc + 1)
+        m.d.comb += [
+            stats.cycles.eq(opcyc),
+            stats.index.eq(Mux(is_sign, record_index("sign", 0), record_index("load_key", 0))
+                           + curve[:2]),
+        ]
+        assert RECORDS == 2 * len(wire.Curve)
 
         # ---- slot store writes: all fields at once -----------------------------------------
         m.d.comb += store.write.slot.eq(slot[:3])
+
+        def rf_write(addr, value):
+            m.d.comb += [ecc.rf.we.eq(1), ecc.rf.addr.eq(addr), ecc.rf.wdata.eq(value)]
+
+        def fail(err):
+            m.d.sync += [kind.eq(KIND_ERROR), code.eq(err)]
 
         with m.FSM(init="WIPE") as fsm:
             with m.State("WIPE"):  # after reset: every slot and engine register to zero
@@ -244,38 +308,87 @@ class KeySlots(wiring.Component):
                     m.next = "RX"
             with m.State("RX"):
                 m.d.comb += self.i.ready.eq(1)
+                m.d.sync += opcyc.eq(0)
                 with m.If(accept & beat.last):
                     m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += [cnt.eq(0), borrow.eq(0), nonzero.eq(0)]
+                m.d.sync += [cnt.eq(0), borrow.eq(0), nonzero.eq(0), ok_op.eq(0), j.eq(0),
+                             kind.eq(KIND_EMPTY)]
                 with m.If(~args_ok):
-                    m.d.sync += [kind.eq(KIND_ERROR), code.eq(wire.Err.BAD_ARGUMENT)]
+                    fail(wire.Err.BAD_ARGUMENT)
+                    m.next = "SEND"
+                with m.Elif(is_timing):
+                    m.d.sync += kind.eq(KIND_TIMING)
                     m.next = "SEND"
                 with m.Elif(is_pub):
                     with m.If(store.public.valid):
                         m.d.sync += kind.eq(KIND_PUBLIC)
                     with m.Else():
-                        m.d.sync += [kind.eq(KIND_ERROR), code.eq(wire.Err.EMPTY_SLOT)]
+                        fail(wire.Err.EMPTY_SLOT)
                     m.next = "SEND"
                 with m.Elif(is_zero):
                     m.d.comb += store.write.en.eq(1)  # zeros, valid 0: one cycle
-                    m.d.sync += kind.eq(KIND_EMPTY)
                     m.next = "SEND"
-                with m.Elif(is_ed):
-                    m.next = "HASH"
+                with m.Elif(is_sign):
+                    with m.If(~store.public.valid):
+                        fail(wire.Err.EMPTY_SLOT)
+                        m.next = "SEND"
+                    with m.Elif((curve != wire.CURVE_ANY) & (curve[:2] != pub_curve)):
+                        fail(wire.Err.WRONG_CURVE)
+                        m.next = "SEND"
+                    with m.Elif((pub_curve != wire.Curve.ED25519)
+                                & (length != ECDSA_SIGN_LEN)):
+                        fail(wire.Err.BAD_ARGUMENT)
+                        m.next = "SEND"
+                    with m.Elif(pub_curve == wire.Curve.ED25519):
+                        # SHA-512(prefix || M); the store's secret port reads `slot` already
+                        m.d.sync += [
+                            curve.eq(pub_curve), phase.eq(PH_ED_R), prog.eq(Prog.ED_NONCE),
+                            pre.eq(store.secret.prefix), npre.eq(32),
+                            mlen.eq(length - SIGN_HEAD),
+                        ]
+                        m.next = "FEED"
+                    with m.Else():
+                        m.d.sync += [curve.eq(pub_curve), phase.eq(PH_ECDSA),
+                                     prog.eq(Prog.ECDSA)]
+                        m.next = "NONCE"
+                with m.Elif(is_ed):  # LOAD_KEY Ed25519: SHA-512(seed)
+                    m.d.sync += [
+                        phase.eq(PH_LOAD), prog.eq(Prog.BASEMUL),
+                        pre.eq(_byteswap(key, 32)), npre.eq(32), mlen.eq(0),
+                    ]
+                    m.next = "FEED"
                 with m.Else():
+                    m.d.sync += [phase.eq(PH_LOAD), prog.eq(Prog.BASEMUL)]
                     m.next = "RANGE"
-            with m.State("HASH"):  # 32 seed bytes into SHA-512, first byte first
+
+            # -- SHA-512 ---------------------------------------------------------------------
+            with m.State("FEED"):
                 m.d.comb += feeding.eq(1)
-                with m.If(sha.i.ready):
-                    m.d.sync += [key.eq(Cat(Const(0, 8), key[:-8])), cnt.eq(cnt + 1)]
-                    with m.If(cnt == 31):
-                        m.next = "DIGEST"
+                with m.If(adv & (j == npre + mlen - 1)):
+                    m.next = "DIGEST"
             with m.State("DIGEST"):
+                with m.If(phase == PH_LOAD):
+                    m.d.comb += taking.eq(1)
+                    with m.If(sha.o.valid):
+                        m.d.sync += [key.eq(clamped), prefix.eq(h[256:]), flush_req.eq(1)]
+                        m.next = "LOAD"
+                with m.Elif(sha.o.valid):
+                    rf_write(IO["lo"], h[:256])
+                    m.next = "DIGEST_HI"
+            with m.State("DIGEST_HI"):
                 m.d.comb += taking.eq(1)
-                with m.If(sha.o.valid):
-                    m.d.sync += [key.eq(clamped), prefix.eq(h[256:]), flush_req.eq(1)]
-                    m.next = "LOAD"
+                rf_write(IO["hi"], h[256:])
+                with m.If(phase == PH_ED_R):
+                    m.next = "START"
+                with m.Else():  # the last hash of the request: overwrite the core's state
+                    m.d.sync += flush_req.eq(1)
+                    m.next = "WRITE_D"
+            with m.State("WRITE_D"):  # the secret scalar (Ed25519 a, ECDSA d) into IO["d"]
+                rf_write(IO["d"], store.secret.scalar)
+                m.next = "START"
+
+            # -- LOAD_KEY ECDSA range check ------------------------------------------------
             with m.State("RANGE"):  # d - n limb by limb; key rotates back to d in 8 cycles
                 m.d.sync += [
                     key.eq(Cat(key[LIMB:], key[:LIMB])),
@@ -289,11 +402,32 @@ class KeySlots(wiring.Component):
                 with m.If(borrow & nonzero):  # d < n and d != 0
                     m.next = "LOAD"
                 with m.Else():
-                    m.d.sync += [kind.eq(KIND_ERROR), code.eq(wire.Err.BAD_ARGUMENT)]
+                    fail(wire.Err.BAD_ARGUMENT)
                     m.next = "SEND"
             with m.State("LOAD"):
-                m.d.comb += [ecc.rf.we.eq(1), ecc.rf.addr.eq(IO["k"]), ecc.rf.wdata.eq(key)]
+                rf_write(IO["k"], key)
                 m.next = "START"
+
+            # -- ECDSA nonce ---------------------------------------------------------------
+            with m.State("NONCE"):
+                m.d.comb += nonce.start.eq(1)
+                m.next = "NONCE_WAIT"
+            with m.State("NONCE_WAIT"):
+                with m.If(nonce.done):
+                    with m.If(nonce.ok):
+                        m.next = "NONCE_K"
+                    with m.Else():
+                        fail(wire.Err.SIGN_FAILED)
+                        m.next = "SCRUB"
+            with m.State("NONCE_K"):
+                rf_write(IO["k"], nonce.k)
+                m.d.comb += nonce.wipe.eq(1)
+                m.next = "NONCE_Z"
+            with m.State("NONCE_Z"):
+                rf_write(IO["lo"], key)
+                m.next = "WRITE_D"
+
+            # -- curve engine ----------------------------------------------------------------
             with m.State("START"):
                 m.d.comb += ecc.cmd.valid.eq(1)
                 with m.If(ecc.cmd.ready):
@@ -301,31 +435,65 @@ class KeySlots(wiring.Component):
             with m.State("RUN"):
                 with m.If(ecc.done):
                     m.next = "READ"  # rf.addr = IO["enc"] in this cycle
-            with m.State("READ"):
-                m.next = "STORE"
-            with m.State("STORE"):  # rf.rdata = register IO["enc"]
-                m.d.comb += [
-                    store.write.en.eq(1),
-                    store.write.valid.eq(1),
-                    store.write.curve.eq(curve[:2]),
-                    store.write.scalar.eq(key),
-                    store.write.prefix.eq(prefix),
-                    store.write.public.eq(Mux(is_ed, pub_ed, pub_w)),
-                ]
-                m.d.sync += [cnt.eq(0), kind.eq(KIND_EMPTY)]
+            with m.State("READ"):  # the last results are written: address IO["enc"]
+                m.next = "READ_ENC"
+            with m.State("READ_ENC"):  # rf.rdata = IO["enc"]; address IO["x"] for READ_S
+                m.d.comb += ecc.rf.addr.eq(IO["x"])
+                with m.Switch(phase):
+                    with m.Case(PH_LOAD):  # all fields of the slot at once
+                        m.d.comb += [
+                            store.write.en.eq(1),
+                            store.write.valid.eq(1),
+                            store.write.curve.eq(curve[:2]),
+                            store.write.scalar.eq(key),
+                            store.write.prefix.eq(prefix),
+                            store.write.public.eq(Mux(is_ed, pub_ed, pub_w)),
+                        ]
+                        m.d.sync += ok_op.eq(1)
+                        m.next = "SCRUB"
+                    with m.Case(PH_ED_R):  # SHA-512(R || A || M)
+                        m.d.sync += [
+                            sig_r.eq(enc[:256]),
+                            pre.eq(Cat(enc[:256], store.public.key[:256])), npre.eq(64),
+                            j.eq(0), phase.eq(PH_ED_S), prog.eq(Prog.ED_S),
+                        ]
+                        m.next = "FEED"
+                    with m.Case(PH_ED_S):
+                        m.d.sync += [
+                            sig.eq(Cat(curve, sig_r, enc[:256], Const(0, 8))),
+                            kind.eq(KIND_SIG), ok_op.eq(1),
+                        ]
+                        m.next = "SCRUB"
+                    with m.Case(PH_ECDSA):
+                        m.d.sync += sig_r.eq(enc[:256])
+                        m.next = "READ_S"
+            with m.State("READ_S"):  # rf.rdata = IO["x"] = s
+                m.d.comb += ecc.rf.addr.eq(IO["y"])
+                m.d.sync += sig_s.eq(enc[:256])
+                m.next = "READ_V"
+            with m.State("READ_V"):  # rf.rdata = IO["y"] = v | bad << 2
+                with m.If(enc[2]):
+                    fail(wire.Err.SIGN_FAILED)
+                with m.Else():
+                    m.d.sync += [
+                        sig.eq(Cat(curve, _byteswap(sig_r, 32), _byteswap(sig_s, 32),
+                                   enc[:2], Const(0, 6))),
+                        kind.eq(KIND_SIG), ok_op.eq(1),
+                    ]
                 m.next = "SCRUB"
-            with m.State("SCRUB"):  # engine registers to zero; the SHA-512 flush is long done
+            with m.State("SCRUB"):  # engine registers to zero; wait for the SHA-512 flush
                 m.d.comb += [ecc.rf.we.eq(cnt != NREG), ecc.rf.addr.eq(cnt)]
                 with m.If(cnt != NREG):
                     m.d.sync += cnt.eq(cnt + 1)
                 with m.Elif(~flush_req & ~flush_wait):
+                    m.d.comb += stats.en.eq(ok_op)
                     m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += resp.start.eq(1)
-                m.d.sync += [key.eq(0), prefix.eq(0)]
+                m.d.sync += [key.eq(0), prefix.eq(0), pre.eq(0), sig_r.eq(0), sig_s.eq(0)]
                 with m.If(~resp.busy):
                     m.next = "RX"
 
         m.d.comb += self.busy.eq(~fsm.ongoing("RX") | (idx != 0) | resp.busy | flush_req
-                                 | flush_wait | ecc.busy)
+                                 | flush_wait | ecc.busy | nonce.busy)
         return m

@@ -1,0 +1,328 @@
+"""cocotb tests of SIGN and TIMING on the key-slot engine behind the link core (the same
+design as ``tb_keys``; raw line bytes in and out).
+
+Signatures are compared byte for byte with PyNaCl (Ed25519, RFC 8032 vectors and random
+seeds/messages), coincurve (secp256k1 ``sign_recoverable``, the "Satoshi Nakamoto" vector) and
+the RFC 6979 A.2.5 P-256 vectors; random P-256 signatures are verified with cryptography and
+their recovery ids by recovering the public key with Python integers. Every signature of a
+curve (Ed25519: of a message length) must take the same number of cycles, and TIMING must
+report them. No response may carry secret material.
+
+Environment: ``SIGN_RANDOM`` (random cases per curve, default 3), ``KEYS_SEED``,
+``SIGN_CYCLES_OUT`` (a JSON file: the cycle counts measured, merged with what it holds;
+bench/sign_cycles.py).
+"""
+
+import hashlib
+import json
+import os
+import random
+
+import cocotb
+import coincurve
+import nacl.signing
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+
+from quantgate import wire
+from quantgate.sim import vectors
+from quantgate.sim.tb_keys import (
+    OK,
+    ORDER,
+    SEED,
+    reference_public,
+    secret_material,
+    seq_of,
+    start,
+)
+from quantgate.sim.tb_link_core import expect_error
+
+Op, Err, Curve = wire.Op, wire.Err, wire.Curve
+N_RANDOM = int(os.environ.get("SIGN_RANDOM", "3"))
+SIGN_OK = Op.SIGN | wire.RESPONSE_FLAG
+
+# P-256 in Python integers (the recovery-id check)
+P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+          0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+
+
+def _add(p1, p2, p=P256_P):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % p == 0:
+        return None
+    if p1 == p2:
+        lam = (3 * x1 * x1 - 3) * pow(2 * y1, -1, p) % p
+    else:
+        lam = (y2 - y1) * pow(x2 - x1, -1, p) % p
+    x3 = (lam * lam - x1 - x2) % p
+    return x3, (lam * (x1 - x3) - y1) % p
+
+
+def _mul(k, point):
+    out = None
+    while k:
+        if k & 1:
+            out = _add(out, point)
+        point = _add(point, point)
+        k >>= 1
+    return out
+
+
+def p256_recover(z: int, r: int, s: int, v: int):
+    """Q = r^-1 (s R - z G) with R from (r, v): the public key the recovery id names."""
+    n, p = ORDER[Curve.P256], P256_P
+    x = r + n * (v >> 1)
+    y = pow((x**3 - 3 * x + P256_B) % p, (p + 1) // 4, p)
+    if y & 1 != v & 1:
+        y = p - y
+    rinv = pow(r, -1, n)
+    sr = _mul(s * rinv % n, (x, y))
+    zg = _mul((-z * rinv) % n, P256_G)
+    return _add(sr, zg)
+
+
+def sign_payload(slot: int, message: bytes, curve=wire.CURVE_ANY) -> bytes:
+    return bytes([slot | curve << 4]) + message
+
+
+class Signer:
+    """A cocotb test's view of the signer: loads keys, signs, checks cycles per class."""
+
+    def __init__(self, tb):
+        self.tb = tb
+        self.k = 0
+        self.cycles = {}  # class -> set of engine cycle counts
+
+    def seq(self):
+        self.k += 1
+        return seq_of(self.k)
+
+    async def load(self, slot, curve, secret):
+        s = self.seq()
+        response, *_ = await self.tb.load(s, slot, curve, secret)
+        assert response == (OK[Op.LOAD_KEY], s, b""), response
+
+    async def sign(self, slot, message, curve=wire.CURVE_ANY, cls=None):
+        s = self.seq()
+        response, _link, engine = await self.tb.transact(Op.SIGN, s,
+                                                         sign_payload(slot, message, curve))
+        op, rseq, payload = response
+        assert (op, rseq) == (SIGN_OK, s), response
+        if cls is not None:
+            self.cycles.setdefault(cls, set()).add(engine)
+        return payload
+
+    async def error(self, payload, err):
+        s = self.seq()
+        response, *_ = await self.tb.transact(Op.SIGN, s, payload)
+        expect_error(response, s, err, Op.SIGN)
+
+    def check_constant(self, dut):
+        for cls, counts in sorted(self.cycles.items(), key=str):
+            assert len(counts) == 1, f"{cls}: cycle counts depend on the data: {sorted(counts)}"
+            dut._log.info("SIGN %s: %d cycles in the engine", cls, next(iter(counts)))
+        out = os.environ.get("SIGN_CYCLES_OUT")
+        if out:  # {curve: cycles} or {curve: {message length: cycles}}
+            data = json.loads(open(out).read()) if os.path.exists(out) else {}
+            for cls, counts in self.cycles.items():
+                if isinstance(cls, tuple):
+                    data.setdefault(cls[0], {})[str(cls[1])] = next(iter(counts))
+                else:
+                    data[cls] = next(iter(counts))
+            with open(out, "w") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+
+
+@cocotb.test()
+async def ed25519_signatures(dut):
+    """RFC 8032 TEST 1, 2, 3, 1024 (1023 bytes, the longest message) and SHA(abc); random seeds
+    with messages across the SHA-512 block boundaries: R || S byte for byte as PyNaCl, the same
+    cycles for every key and message of a length."""
+    tb = await start(dut)
+    sg = Signer(tb)
+    rng = random.Random(SEED + 10)
+    for j, (name, seed, _public, message, signature) in enumerate(vectors.rfc8032()):
+        slot = j % wire.NUM_KEY_SLOTS
+        tb.secrets += secret_material(Curve.ED25519, seed)
+        await sg.load(slot, Curve.ED25519, seed)
+        got = await sg.sign(slot, message, Curve.ED25519, cls=("ed25519", len(message)))
+        assert got == bytes([Curve.ED25519]) + signature, f"{name}: {got.hex()}"
+    lengths = [0, 1, 47, 48, 79, 80, 100, 111, 112, 200, 1023]
+    lengths += [rng.randrange(0, wire.MAX_SIGN_MESSAGE + 1) for _ in range(N_RANDOM)]
+    for length in lengths:
+        for _ in range(2):  # two keys and messages per length: the same cycle count
+            seed = rng.randbytes(32)
+            message = rng.randbytes(length)
+            tb.secrets += secret_material(Curve.ED25519, seed)
+            await sg.load(5, Curve.ED25519, seed)
+            got = await sg.sign(5, message, cls=("ed25519", length))
+            want = nacl.signing.SigningKey(seed).sign(message).signature
+            assert got == bytes([Curve.ED25519]) + want, f"len {length}: {got.hex()}"
+    sg.check_constant(dut)
+    tb.check_no_secrets_on_the_wire()
+
+
+@cocotb.test()
+async def secp256k1_signatures(dut):
+    """The "Satoshi Nakamoto" vector, edge keys and digests, random cases: r || s || v byte for
+    byte as coincurve's sign_recoverable (low-S), and the key recovered from (r, s, v) is the
+    slot's public key; constant cycles."""
+    tb = await start(dut)
+    sg = Signer(tb)
+    rng = random.Random(SEED + 11)
+    n = ORDER[Curve.SECP256K1]
+    cases = [(vectors.SATOSHI_KEY, vectors.SATOSHI_DIGEST)]
+    cases += [((n - 1).to_bytes(32, "big"), bytes(32)),
+              ((2).to_bytes(32, "big"), b"\xff" * 32),
+              (rng.randrange(1, n).to_bytes(32, "big"), n.to_bytes(32, "big")),
+              (rng.randrange(1, n).to_bytes(32, "big"), (n - 1).to_bytes(32, "big"))]
+    cases += [(rng.randrange(1, n).to_bytes(32, "big"), rng.randbytes(32))
+              for _ in range(N_RANDOM)]
+    for j, (secret, digest) in enumerate(cases):
+        slot = j % 3
+        tb.secrets += secret_material(Curve.SECP256K1, secret)
+        await sg.load(slot, Curve.SECP256K1, secret)
+        got = await sg.sign(slot, digest, Curve.SECP256K1 if j % 2 else wire.CURVE_ANY,
+                            cls="secp256k1")
+        key = coincurve.PrivateKey(secret)
+        want = key.sign_recoverable(digest, hasher=None)
+        assert got == bytes([Curve.SECP256K1]) + want, f"case {j}: {got.hex()} != {want.hex()}"
+        recovered = coincurve.PublicKey.from_signature_and_message(got[1:], digest, hasher=None)
+        assert recovered.format() == reference_public(Curve.SECP256K1, secret)
+        assert int.from_bytes(got[33:65], "big") <= (n - 1) // 2  # low-S
+    sg.check_constant(dut)
+    tb.check_no_secrets_on_the_wire()
+
+
+@cocotb.test()
+async def p256_signatures(dut):
+    """RFC 6979 A.2.5 (SHA-256, "sample" and "test") exactly; random cases verified with
+    cryptography and the recovery id checked by recovering the public key; constant cycles."""
+    tb = await start(dut)
+    sg = Signer(tb)
+    rng = random.Random(SEED + 12)
+    n = ORDER[Curve.P256]
+    key = bytes.fromhex(vectors.P256_KEY)
+    tb.secrets += secret_material(Curve.P256, key)
+    await sg.load(4, Curve.P256, key)
+    cases = []
+    for message, (_k, r, s) in vectors.RFC6979_P256_SHA256.items():
+        digest = hashlib.sha256(message).digest()
+        got = await sg.sign(4, digest, Curve.P256, cls="p256")
+        assert got[:65] == bytes([Curve.P256]) + bytes.fromhex(r + s), f"{message}: {got.hex()}"
+        cases.append((key, digest, got))
+    for _ in range(N_RANDOM):
+        secret = rng.randrange(1, n).to_bytes(32, "big")
+        digest = rng.randbytes(32)
+        tb.secrets += secret_material(Curve.P256, secret)
+        await sg.load(6, Curve.P256, secret)
+        cases.append((secret, digest, await sg.sign(6, digest, cls="p256")))
+    for secret, digest, got in cases:
+        assert len(got) == 66 and got[0] == Curve.P256
+        r, s, v = int.from_bytes(got[1:33], "big"), int.from_bytes(got[33:65], "big"), got[65]
+        public = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1()).public_key()
+        public.verify(encode_dss_signature(r, s), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        nums = public.public_numbers()
+        assert v < 4 and p256_recover(int.from_bytes(digest, "big"), r, s, v) == (nums.x, nums.y)
+    sg.check_constant(dut)
+    tb.check_no_secrets_on_the_wire()
+
+
+@cocotb.test()
+async def sign_errors(dut):
+    """Empty and zeroized slots, the wrong curve, wrong digest lengths, bad slots and curve
+    nibbles, an empty payload: the right error, nothing else changes, and the engine signs
+    normally afterwards."""
+    tb = await start(dut)
+    sg = Signer(tb)
+    seed = bytes(range(32))
+    d = (0x1234567).to_bytes(32, "big")
+    tb.secrets += secret_material(Curve.ED25519, seed) + secret_material(Curve.P256, d)
+    digest = hashlib.sha256(b"order").digest()
+    await sg.error(sign_payload(0, b"x"), Err.EMPTY_SLOT)
+    await sg.load(0, Curve.ED25519, seed)
+    await sg.load(1, Curve.P256, d)
+    await sg.error(sign_payload(0, b"x", Curve.SECP256K1), Err.WRONG_CURVE)
+    await sg.error(sign_payload(0, b"x", Curve.P256), Err.WRONG_CURVE)
+    await sg.error(sign_payload(1, digest, Curve.ED25519), Err.WRONG_CURVE)
+    await sg.error(sign_payload(1, digest, Curve.SECP256K1), Err.WRONG_CURVE)
+    for bad in (b"", digest[:31], digest + b"\x00", bytes(100)):
+        await sg.error(sign_payload(1, bad), Err.BAD_ARGUMENT)
+    await sg.error(b"", Err.BAD_ARGUMENT)
+    await sg.error(sign_payload(8, b"x"), Err.BAD_ARGUMENT)
+    await sg.error(sign_payload(15, b"x"), Err.BAD_ARGUMENT)
+    await sg.error(sign_payload(0, b"x", 3), Err.BAD_ARGUMENT)
+    await sg.error(sign_payload(2, digest), Err.EMPTY_SLOT)
+    got = await sg.sign(0, b"x")
+    assert got == bytes([Curve.ED25519]) + nacl.signing.SigningKey(seed).sign(b"x").signature
+    got = await sg.sign(1, digest, Curve.P256)
+    public = ec.derive_private_key(int.from_bytes(d, "big"), ec.SECP256R1()).public_key()
+    public.verify(encode_dss_signature(int.from_bytes(got[1:33], "big"),
+                                       int.from_bytes(got[33:65], "big")),
+                  digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    s = sg.seq()
+    assert (await tb.zeroize(s, 0))[0] == (OK[Op.ZEROIZE], s, b"")
+    await sg.error(sign_payload(0, b"x"), Err.EMPTY_SLOT)
+    tb.check_no_secrets_on_the_wire()
+
+
+def parse_timing(payload: bytes) -> dict:
+    fields = len(wire.TIMING_FIELDS)
+    out = {}
+    for i, op in enumerate(wire.TIMING_OPS):
+        for c in Curve:
+            base = 4 * fields * (i * len(Curve) + c)
+            values = [int.from_bytes(payload[base + 4 * f: base + 4 * f + 4], "little")
+                      for f in range(fields)]
+            out[(op, c)] = dict(zip(wire.TIMING_FIELDS, values, strict=True))
+    return out
+
+
+@cocotb.test()
+async def timing_reports_cycles(dut):
+    """TIMING: empty counters after reset; after loads and signatures, count, min = max = last
+    per curve, equal to the cycles measured at the engine's ports (give or take the fixed
+    offset between the two measuring points)."""
+    tb = await start(dut)
+    sg = Signer(tb)
+    s = sg.seq()
+    (op, rseq, payload), *_ = await tb.transact(Op.TIMING, s)
+    assert (op, rseq, len(payload)) == (Op.TIMING | wire.RESPONSE_FLAG, s, 96)
+    for rec in parse_timing(payload).values():
+        assert rec == {"count": 0, "min_cycles": 2**32 - 1, "max_cycles": 0, "last_cycles": 0}
+    rng = random.Random(SEED + 13)
+    engine = {}
+    for c in Curve:
+        for _ in range(2):
+            secret = (rng.randbytes(32) if c == Curve.ED25519
+                      else rng.randrange(1, ORDER[c]).to_bytes(32, "big"))
+            tb.secrets += secret_material(c, secret)
+            await sg.load(c, c, secret)
+            message = rng.randbytes(100 if c == Curve.ED25519 else 32)
+            await sg.sign(c, message, cls=c.name)
+        engine[c] = next(iter(sg.cycles[c.name]))
+    s = sg.seq()
+    (op, rseq, payload), *_ = await tb.transact(Op.TIMING, s)
+    timing = parse_timing(payload)
+    for c in Curve:
+        for op_name in wire.TIMING_OPS:
+            rec = timing[(op_name, c)]
+            assert rec["count"] == 2, rec
+            assert rec["min_cycles"] == rec["max_cycles"] == rec["last_cycles"], rec
+        sign = timing[("sign", c)]["min_cycles"]
+        assert abs(sign - engine[c]) <= 8, (c, sign, engine[c])
+        dut._log.info("TIMING %s: LOAD_KEY %d, SIGN %d cycles", c.name,
+                      timing[("load_key", c)]["min_cycles"], sign)
+    sg.check_constant(dut)
+    await sg.error(b"", Err.BAD_ARGUMENT)
+    s = sg.seq()
+    response, *_ = await tb.transact(Op.TIMING, s, b"\x00")
+    expect_error(response, s, Err.BAD_ARGUMENT, Op.TIMING)
+    tb.check_no_secrets_on_the_wire()
