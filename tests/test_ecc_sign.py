@@ -18,18 +18,7 @@ def engine():
     return CurveEngine()
 
 
-@pytest.fixture(scope="module")
-def cached_verilog(engine):
-    """Convert the design once for all testcases (runner.run converts on every call)."""
-    text = runner.to_verilog(engine, "ecc_engine")
-    with pytest.MonkeyPatch.context() as mp:
-        convert = runner.to_verilog
-        mp.setattr(runner, "to_verilog",
-                   lambda c, name: text if c is engine else convert(c, name))
-        yield
-
-
 @pytest.mark.xdist_group("ecc_engine")
 @pytest.mark.parametrize("testcase", TESTS)
-def test_ecc_sign(engine, cached_verilog, testcase):
+def test_ecc_sign(engine, testcase):
     runner.run(engine, "ecc_engine", "quantgate.sim.tb_ecc_sign", testcase=testcase)

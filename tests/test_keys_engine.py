@@ -37,26 +37,15 @@ def core():
     return keys_link()
 
 
-@pytest.fixture(scope="module")
-def cached_verilog(core):
-    """Convert the design once for all testcases (runner.run converts on every call)."""
-    text = runner.to_verilog(core, "keys_link")
-    with pytest.MonkeyPatch.context() as mp:
-        convert = runner.to_verilog
-        mp.setattr(runner, "to_verilog",
-                   lambda c, name: text if c is core else convert(c, name))
-        yield
-
-
 @pytest.mark.xdist_group("keys_engine")
 @pytest.mark.parametrize("testcase", TESTS)
-def test_keys_engine(core, cached_verilog, testcase):
+def test_keys_engine(core, testcase):
     runner.run(core, "keys_link", "quantgate.sim.tb_keys", testcase=testcase,
                env={"KEYS_RANDOM": 4, "KEYS_SEED": 1})
 
 
 @pytest.mark.xdist_group("keys_engine")
 @pytest.mark.parametrize("testcase", SIGN_TESTS)
-def test_sign_engine(core, cached_verilog, testcase):
+def test_sign_engine(core, testcase):
     runner.run(core, "keys_link", "quantgate.sim.tb_sign", testcase=testcase,
                env={"SIGN_RANDOM": 3, "KEYS_SEED": 1})
