@@ -67,6 +67,8 @@ INPUTS = {
     "greeks": ("bench/results/greeks.json", "python bench/greeks_bench.py"),
     "build_report": (f"build/{BOARD}/report.json", f"quantgate build --board {BOARD}"),
 }
+# Committed copies read when the file above is absent (a fresh clone has no build/ directory).
+RECORDED = {"build_report": f"bench/results/build_{BOARD}.json"}
 # Out-of-context synthesis of single cores (bench/synth_core.py, bench/synth_arith.py): the
 # first file found per core is used.
 OOC = {
@@ -414,6 +416,9 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
     inputs, data = {}, {}
     for name, (rel, cmd) in INPUTS.items():
         data[name], status = _read_json(root / rel)
+        if status == "missing" and name in RECORDED:
+            rel = RECORDED[name]
+            data[name], status = _read_json(root / rel)
         inputs[name] = {"path": rel, "status": status, "produced_by": cmd}
 
     # clock and resources
@@ -441,7 +446,7 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
         build = {"engines": report.get("engines"), "cores": report.get("cores"),
                  "fmax_mhz": sync.get("achieved_mhz"), "target_mhz": report.get("target_mhz"),
                  "timing": report.get("timing"), "resources": report.get("resources"),
-                 "source": INPUTS["build_report"][0], "command": report.get("command")}
+                 "source": inputs["build_report"]["path"], "command": report.get("command")}
     full_build = build is not None and build["engines"] == "default" and build["fmax_mhz"]
 
     def fmax_of(names):
