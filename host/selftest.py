@@ -296,7 +296,7 @@ class _Run:
             return None
         try:
             return self.dev.timing()
-        except (QuantgateError, AttributeError, NotImplementedError) as exc:
+        except QuantgateError as exc:  # e.g. UNKNOWN_OPCODE from a device without TIMING
             self.timing_error = f"{type(exc).__name__}: {exc}"
             return None
 
