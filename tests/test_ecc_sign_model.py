@@ -3,10 +3,9 @@
 (libsodium) for whole Ed25519 signatures, coincurve (libsecp256k1) for recoverable secp256k1
 signatures, cryptography (OpenSSL) and the RFC 6979 A.2.5 vector for P-256.  The test composes
 the signatures as the key-slot controller will (hashes outside the engine, RFC 6979 nonces
-written here with hmac/hashlib).  Fast (pure Python)."""
+from the nonce test bench, hmac/hashlib).  Fast (pure Python)."""
 
 import hashlib
-import hmac
 import random
 
 import coincurve
@@ -21,6 +20,7 @@ from quantgate.hdl.arith import model as A
 from quantgate.hdl.ecc import model as M
 from quantgate.hdl.ecc import programs as P
 from quantgate.hdl.ecc.curves import ED25519, P256, SECP256K1
+from quantgate.sim.tb_nonce import rfc6979
 
 IO = P.IO
 
@@ -157,23 +157,8 @@ def test_ed_nonce_falls_through_into_basemul():
 # ECDSA
 
 
-def rfc6979_k(d: int, digest: bytes, n: int) -> int:
-    """RFC 6979 section 3.2 with HMAC-SHA-256 (qlen = hlen = 256)."""
-    assert n.bit_length() == 256 and len(digest) == 32
-    x = d.to_bytes(32, "big")
-    h1 = (int.from_bytes(digest, "big") % n).to_bytes(32, "big")  # bits2octets
-    V, K = b"\x01" * 32, b"\x00" * 32
-    K = hmac.new(K, V + b"\x00" + x + h1, hashlib.sha256).digest()
-    V = hmac.new(K, V, hashlib.sha256).digest()
-    K = hmac.new(K, V + b"\x01" + x + h1, hashlib.sha256).digest()
-    V = hmac.new(K, V, hashlib.sha256).digest()
-    while True:
-        V = hmac.new(K, V, hashlib.sha256).digest()
-        k = int.from_bytes(V, "big")
-        if 1 <= k < n:
-            return k
-        K = hmac.new(K, V + b"\x00", hashlib.sha256).digest()
-        V = hmac.new(K, V, hashlib.sha256).digest()
+# RFC 6979 reference (Python hmac/hashlib): the one in the nonce generator's test bench
+rfc6979_k = rfc6979
 
 
 def ecdsa(curve, d: int, digest: bytes, k: int, cycles: set) -> tuple[int, int, int, int]:
