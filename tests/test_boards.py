@@ -163,7 +163,7 @@ def test_smoke_build_link_at_100mhz(tmp_path, record_property):
     assert res["DP16KD"]["available"] == 208
     assert on_disk["fmax"]["sync"]["target_mhz"] == 100
     assert on_disk["fmax"]["sync"]["achieved_mhz"] > 0
-    assert on_disk["pll"]["clkfb_div"] == 4
+    assert on_disk["pll"]["clkfb_div"] == 4 and on_disk["router"] == "router2"
     text = (tmp_path / "report.txt").read_text()
     assert text == format_report(on_disk) and "LUT4" in text
     record_property("fmax_mhz", on_disk["fmax"]["sync"]["achieved_mhz"])

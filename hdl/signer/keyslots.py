@@ -157,6 +157,14 @@ class KeySlots(wiring.Component):
             msg_w.en.eq(accept & is_sign & (idx >= PAYLOAD_AT)),
         ]
 
+        # slot checks: registered in LOOKUP, used in CHECK and in the response (the store's
+        # curve mux is slow)
+        c_args_ok = Signal()
+        c_valid = Signal()
+        c_curve = Signal(2)
+        c_wrong_curve = Signal()
+        c_bad_digest = Signal()
+
         # ---- response fields ---------------------------------------------------------------
         KIND_EMPTY, KIND_PUBLIC, KIND_ERROR, KIND_SIG, KIND_TIMING = range(5)
         kind = Signal(3)
@@ -174,8 +182,8 @@ class KeySlots(wiring.Component):
                 m.d.comb += [resp.length.eq(2), resp.payload.eq(Cat(code, op))]
             with m.Case(KIND_PUBLIC):  # the only data: the store's public port
                 m.d.comb += [
-                    resp.length.eq(Mux(pub_curve == wire.Curve.ED25519, 33, 34)),
-                    resp.payload.eq(Cat(pub_curve, Const(0, 6), store.public.key)),
+                    resp.length.eq(Mux(c_curve == wire.Curve.ED25519, 33, 34)),
+                    resp.payload.eq(Cat(c_curve, Const(0, 6), store.public.key)),
                 ]
             with m.Case(KIND_SIG):
                 m.d.comb += [
@@ -217,6 +225,8 @@ class KeySlots(wiring.Component):
         # ---- SHA-512 feeder: npre bytes of `pre`, then mlen message bytes ------------------
         # (then, after the last use, 8 zero bytes to overwrite the core's state)
         pre = Signal(512)  # byte 0 at bits [0, 8); secret while it holds the prefix or seed
+        PRE_PREFIX, PRE_SEED, PRE_R_A = range(3)
+        pre_src = Signal(2)  # what PRELOAD puts in `pre`
         npre = Signal(7)
         mlen = Signal(range(MSG_DEPTH + 1))
         j = Signal(range(64 + MSG_DEPTH + 1))  # index of the byte on the feeder's output
@@ -237,10 +247,8 @@ class KeySlots(wiring.Component):
             sha.i.payload.last.eq(Mux(feeding, j == npre + mlen - 1, flush_cnt == 7)),
             sha.o.ready.eq(taking | flush_wait),
         ]
-        with m.If(adv):
-            m.d.sync += j.eq(j + 1)
-            with m.If(in_pre):
-                m.d.sync += pre.eq(pre >> 8)
+        with m.If(adv):  # `pre` shifts on every step (zeros once past npre): a simple enable
+            m.d.sync += [j.eq(j + 1), pre.eq(pre >> 8)]
         with m.If(flush_req & sha.i.ready):  # 8 zero bytes: also overwrites the core's
             m.d.sync += flush_cnt.eq(flush_cnt + 1)  # word register (the empty message would not)
             with m.If(flush_cnt == 7):
@@ -310,18 +318,29 @@ class KeySlots(wiring.Component):
                 m.d.comb += self.i.ready.eq(1)
                 m.d.sync += opcyc.eq(0)
                 with m.If(accept & beat.last):
-                    m.next = "CHECK"
+                    m.next = "LOOKUP"
+            with m.State("LOOKUP"):  # the slot's flags and the argument checks, registered
+                m.d.sync += [
+                    c_args_ok.eq(args_ok),
+                    c_valid.eq(store.public.valid),
+                    c_curve.eq(pub_curve),
+                    c_wrong_curve.eq((curve != wire.CURVE_ANY) & (curve[:2] != pub_curve)),
+                    c_bad_digest.eq((pub_curve != wire.Curve.ED25519)
+                                    & (length != ECDSA_SIGN_LEN)),
+                    mlen.eq(length - SIGN_HEAD),
+                ]
+                m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.sync += [cnt.eq(0), borrow.eq(0), nonzero.eq(0), ok_op.eq(0), j.eq(0),
                              kind.eq(KIND_EMPTY)]
-                with m.If(~args_ok):
+                with m.If(~c_args_ok):
                     fail(wire.Err.BAD_ARGUMENT)
                     m.next = "SEND"
                 with m.Elif(is_timing):
                     m.d.sync += kind.eq(KIND_TIMING)
                     m.next = "SEND"
                 with m.Elif(is_pub):
-                    with m.If(store.public.valid):
+                    with m.If(c_valid):
                         m.d.sync += kind.eq(KIND_PUBLIC)
                     with m.Else():
                         fail(wire.Err.EMPTY_SLOT)
@@ -330,39 +349,46 @@ class KeySlots(wiring.Component):
                     m.d.comb += store.write.en.eq(1)  # zeros, valid 0: one cycle
                     m.next = "SEND"
                 with m.Elif(is_sign):
-                    with m.If(~store.public.valid):
+                    with m.If(~c_valid):
                         fail(wire.Err.EMPTY_SLOT)
                         m.next = "SEND"
-                    with m.Elif((curve != wire.CURVE_ANY) & (curve[:2] != pub_curve)):
+                    with m.Elif(c_wrong_curve):
                         fail(wire.Err.WRONG_CURVE)
                         m.next = "SEND"
-                    with m.Elif((pub_curve != wire.Curve.ED25519)
-                                & (length != ECDSA_SIGN_LEN)):
+                    with m.Elif(c_bad_digest):
                         fail(wire.Err.BAD_ARGUMENT)
                         m.next = "SEND"
-                    with m.Elif(pub_curve == wire.Curve.ED25519):
+                    with m.Elif(c_curve == wire.Curve.ED25519):
                         # SHA-512(prefix || M); the store's secret port reads `slot` already
                         m.d.sync += [
-                            curve.eq(pub_curve), phase.eq(PH_ED_R), prog.eq(Prog.ED_NONCE),
-                            pre.eq(store.secret.prefix), npre.eq(32),
-                            mlen.eq(length - SIGN_HEAD),
+                            curve.eq(c_curve), phase.eq(PH_ED_R), prog.eq(Prog.ED_NONCE),
+                            pre_src.eq(PRE_PREFIX), npre.eq(32),
                         ]
-                        m.next = "FEED"
+                        m.next = "PRELOAD"
                     with m.Else():
-                        m.d.sync += [curve.eq(pub_curve), phase.eq(PH_ECDSA),
+                        m.d.sync += [curve.eq(c_curve), phase.eq(PH_ECDSA),
                                      prog.eq(Prog.ECDSA)]
                         m.next = "NONCE"
                 with m.Elif(is_ed):  # LOAD_KEY Ed25519: SHA-512(seed)
                     m.d.sync += [
                         phase.eq(PH_LOAD), prog.eq(Prog.BASEMUL),
-                        pre.eq(_byteswap(key, 32)), npre.eq(32), mlen.eq(0),
+                        pre_src.eq(PRE_SEED), npre.eq(32), mlen.eq(0),
                     ]
-                    m.next = "FEED"
+                    m.next = "PRELOAD"
                 with m.Else():
                     m.d.sync += [phase.eq(PH_LOAD), prog.eq(Prog.BASEMUL)]
                     m.next = "RANGE"
 
             # -- SHA-512 ---------------------------------------------------------------------
+            with m.State("PRELOAD"):  # `pre` loads under a registered select (512-bit fan-out)
+                with m.Switch(pre_src):
+                    with m.Case(PRE_PREFIX):
+                        m.d.sync += pre.eq(store.secret.prefix)
+                    with m.Case(PRE_SEED):
+                        m.d.sync += pre.eq(_byteswap(key, 32))
+                    with m.Case(PRE_R_A):
+                        m.d.sync += pre.eq(Cat(sig_r, store.public.key[:256]))
+                m.next = "FEED"
             with m.State("FEED"):
                 m.d.comb += feeding.eq(1)
                 with m.If(adv & (j == npre + mlen - 1)):
@@ -453,11 +479,10 @@ class KeySlots(wiring.Component):
                         m.next = "SCRUB"
                     with m.Case(PH_ED_R):  # SHA-512(R || A || M)
                         m.d.sync += [
-                            sig_r.eq(enc[:256]),
-                            pre.eq(Cat(enc[:256], store.public.key[:256])), npre.eq(64),
+                            sig_r.eq(enc[:256]), pre_src.eq(PRE_R_A), npre.eq(64),
                             j.eq(0), phase.eq(PH_ED_S), prog.eq(Prog.ED_S),
                         ]
-                        m.next = "FEED"
+                        m.next = "PRELOAD"
                     with m.Case(PH_ED_S):
                         m.d.sync += [
                             sig.eq(Cat(curve, sig_r, enc[:256], Const(0, 8))),
@@ -472,14 +497,14 @@ class KeySlots(wiring.Component):
                 m.d.sync += sig_s.eq(enc[:256])
                 m.next = "READ_V"
             with m.State("READ_V"):  # rf.rdata = IO["y"] = v | bad << 2
+                # `sig` loads either way (its enable stays a state bit); it is sent only as
+                # KIND_SIG and cleared when the response is latched
+                m.d.sync += sig.eq(Cat(curve, _byteswap(sig_r, 32), _byteswap(sig_s, 32),
+                                       enc[:2], Const(0, 6)))
                 with m.If(enc[2]):
                     fail(wire.Err.SIGN_FAILED)
                 with m.Else():
-                    m.d.sync += [
-                        sig.eq(Cat(curve, _byteswap(sig_r, 32), _byteswap(sig_s, 32),
-                                   enc[:2], Const(0, 6))),
-                        kind.eq(KIND_SIG), ok_op.eq(1),
-                    ]
+                    m.d.sync += [kind.eq(KIND_SIG), ok_op.eq(1)]
                 m.next = "SCRUB"
             with m.State("SCRUB"):  # engine registers to zero; wait for the SHA-512 flush
                 m.d.comb += [ecc.rf.we.eq(cnt != NREG), ecc.rf.addr.eq(cnt)]
@@ -491,7 +516,8 @@ class KeySlots(wiring.Component):
             with m.State("SEND"):
                 m.d.comb += resp.start.eq(1)
                 m.d.sync += [key.eq(0), prefix.eq(0), pre.eq(0), sig_r.eq(0), sig_s.eq(0)]
-                with m.If(~resp.busy):
+                with m.If(~resp.busy):  # the responder latches the payload in this cycle
+                    m.d.sync += sig.eq(0)
                     m.next = "RX"
 
         m.d.comb += self.busy.eq(~fsm.ongoing("RX") | (idx != 0) | resp.busy | flush_req

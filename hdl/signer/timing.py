@@ -1,7 +1,7 @@
 """``CycleStats``: per (operation, curve) count and minimum / maximum / last cycle counts of the
 key-slot engine's LOAD_KEY and SIGN, reported by TIMING (docs/protocol.md, "TIMING")."""
 
-from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,19 +29,26 @@ class CycleStats(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        count = Array(Signal(32, name=f"count{i}") for i in range(RECORDS))
-        lo = Array(Signal(32, init=ALL_ONES, name=f"min{i}") for i in range(RECORDS))
-        hi = Array(Signal(32, name=f"max{i}") for i in range(RECORDS))
-        last = Array(Signal(32, name=f"last{i}") for i in range(RECORDS))
-        c = self.cycles
-        with m.If(self.en):
-            i = self.index
-            m.d.sync += [
-                count[i].eq(Mux(count[i] == ALL_ONES, count[i], count[i] + 1)),
-                lo[i].eq(Mux(c < lo[i], c, lo[i])),
-                hi[i].eq(Mux(c > hi[i], c, hi[i])),
-                last[i].eq(c),
-            ]
-        m.d.comb += self.payload.eq(
-            Cat(*[Cat(count[i], lo[i], hi[i], last[i]) for i in range(RECORDS)]))
+        # the inputs are registered, and every record compares against its own registers
+        # (no index multiplexer in front of the comparators): the update lands one cycle
+        # after `en`, long before a following TIMING request can read it
+        en = Signal()
+        index = Signal.like(self.index)
+        c = Signal(32)
+        m.d.sync += [en.eq(self.en), index.eq(self.index), c.eq(self.cycles)]
+        fields = []
+        for i in range(RECORDS):
+            count = Signal(32, name=f"count{i}")
+            lo = Signal(32, init=ALL_ONES, name=f"min{i}")
+            hi = Signal(32, name=f"max{i}")
+            last = Signal(32, name=f"last{i}")
+            with m.If(en & (index == i)):
+                m.d.sync += [
+                    count.eq(Mux(count == ALL_ONES, count, count + 1)),
+                    lo.eq(Mux(c < lo, c, lo)),
+                    hi.eq(Mux(c > hi, c, hi)),
+                    last.eq(c),
+                ]
+            fields.append(Cat(count, lo, hi, last))
+        m.d.comb += self.payload.eq(Cat(*fields))
         return m
