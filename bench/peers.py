@@ -9,14 +9,14 @@ and the appliance's fixed cycle count removes.
 
     .venv/bin/python bench/peers.py [--n 20000] [--json]
 
-The measuring functions live in quantgate.host.bench (``quantgate bench`` runs them in the same
+The measuring functions live in quantgate.host.peers (``quantgate bench`` runs them in the same
 report as the device figures); this script prints them alone.
 """
 
 import argparse
 import json
 
-from quantgate.host.bench import (  # noqa: F401  (re-exported for scripts)
+from quantgate.host.peers import (  # noqa: F401  (re-exported for scripts)
     PEERS,
     _summary,
     _timed,
@@ -24,7 +24,7 @@ from quantgate.host.bench import (  # noqa: F401  (re-exported for scripts)
     p256_cryptography,
     secp256k1_coincurve,
 )
-from quantgate.host.bench import measure_signing_peers as measure
+from quantgate.host.peers import measure_signing_peers as measure
 
 
 def main(argv=None):
