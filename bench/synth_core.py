@@ -152,7 +152,7 @@ def main(argv=None):
                  "techmap -map +/lattice/latches_map.v; "
                  f"abc9 -W {args.abc9_w}; clean; "
                  "synth_ecp5 -top top -run map_cells: -json top.json")
-    yosys_script = f"read_rtlil top.il; {synth}; tee -o yosys_stat.txt stat"
+    yosys_script = f"read_rtlil top.il; {flow.FSM_ONEHOT}; {synth}; tee -o yosys_stat.txt stat"
     cwd = os.getcwd()
     os.chdir(out)
     try:

