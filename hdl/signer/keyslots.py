@@ -19,8 +19,9 @@ one curve engine, a SHA-512 core and the RFC 6979 nonce generator (with its SHA-
             |
             +--> Responder: header + up to 96 payload bytes --> o
 
-The SHA-512 core takes bytes from one feeder: first ``npre`` bytes of the shift register
-``pre`` (seed, prefix, or R || A), then ``mlen`` bytes of the message memory.
+The SHA-512 core, its feeder and the message memory are ``MessageHasher`` (hasher.py): a
+message is the first ``npre`` bytes of its shift register ``pre`` (seed, prefix, or R || A),
+then ``mlen`` bytes of the message memory.
 
 Every LOAD_KEY of a given curve takes the same number of cycles, and so does every SIGN of a
 given curve (Ed25519: and message length). The SHA cores, the range check, the nonce
@@ -40,7 +41,7 @@ and the engine's registers are overwritten with zeros during the first 32 cycles
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from quantgate import wire
@@ -50,8 +51,8 @@ from ..ecc.curves import CURVES
 from ..ecc.engine import CurveEngine
 from ..ecc.microcode import NREG
 from ..ecc.programs import IO, Prog
-from ..hash.sha2 import Sha512
 from ..link.layouts import FrameStream
+from .hasher import MSG_DEPTH, MessageHasher
 from .nonce import NonceGen
 from .responder import MAX_RESULT, Responder
 from .store import PUBLIC_BITS, SCALAR_BITS, SlotStore
@@ -63,7 +64,6 @@ LOAD_KEY_LEN = 1 + 1 + 32  # slot, curve, secret
 SLOT_ONLY_LEN = 1  # PUBLIC_KEY, ZEROIZE: slot
 SIGN_HEAD = 1  # SIGN: slot | curve << 4, then the message
 ECDSA_SIGN_LEN = SIGN_HEAD + wire.ECDSA_DIGEST_LEN
-MSG_DEPTH = 1024  # message memory (>= MAX_SIGN_MESSAGE)
 LIMB = 32
 PAYLOAD_AT = wire.HEADER_LEN + SIGN_HEAD  # frame byte index of the first message byte
 
@@ -95,11 +95,10 @@ class KeySlots(wiring.Component):
         m = Module()
         m.submodules.store = store = SlotStore()
         m.submodules.ecc = ecc = CurveEngine(dsp_primitives=self.dsp_primitives)
-        m.submodules.sha = sha = Sha512()
+        m.submodules.hasher = hasher = MessageHasher()
         m.submodules.nonce = nonce = NonceGen()
         m.submodules.stats = stats = CycleStats()
         m.submodules.responder = resp = Responder()
-        m.submodules.msg = msg = memory.Memory(shape=8, depth=MSG_DEPTH, init=[])
         wiring.connect(m, resp.o, wiring.flipped(self.o))
 
         # ---- request parser ---------------------------------------------------------------
@@ -150,11 +149,10 @@ class KeySlots(wiring.Component):
                 m.d.sync += idx.eq(0)
 
         # SIGN messages go to the message memory (only SIGN: key bytes never do)
-        msg_w = msg.write_port()
         m.d.comb += [
-            msg_w.addr.eq(idx - PAYLOAD_AT),
-            msg_w.data.eq(beat.data),
-            msg_w.en.eq(accept & is_sign & (idx >= PAYLOAD_AT)),
+            hasher.msg_addr.eq(idx - PAYLOAD_AT),
+            hasher.msg_data.eq(beat.data),
+            hasher.msg_we.eq(accept & is_sign & (idx >= PAYLOAD_AT)),
         ]
 
         # slot checks: registered in LOOKUP, used in CHECK and in the response (the store's
@@ -222,39 +220,14 @@ class KeySlots(wiring.Component):
         diff = Signal(LIMB + 1)
         m.d.comb += diff.eq(key[:LIMB] - n_limb - borrow)
 
-        # ---- SHA-512 feeder: npre bytes of `pre`, then mlen message bytes ------------------
-        # (then, after the last use, 8 zero bytes to overwrite the core's state)
-        pre = Signal(512)  # byte 0 at bits [0, 8); secret while it holds the prefix or seed
+        # ---- SHA-512: what PRELOAD loads into the hasher's `pre` ----------------------------
         PRE_PREFIX, PRE_SEED, PRE_R_A = range(3)
-        pre_src = Signal(2)  # what PRELOAD puts in `pre`
-        npre = Signal(7)
-        mlen = Signal(range(MSG_DEPTH + 1))
-        j = Signal(range(64 + MSG_DEPTH + 1))  # index of the byte on the feeder's output
-        feeding = Signal()
-        flush_req = Signal()
-        flush_wait = Signal()
-        taking = Signal()
-        in_pre = j < npre
-        adv = Signal()
-        m.d.comb += adv.eq(feeding & sha.i.ready)
-        msg_r = msg.read_port()  # data of the address of the previous cycle
-        m.d.comb += msg_r.addr.eq(j + adv - npre)
-        h = sha.o.payload
-        flush_cnt = Signal(3)
+        pre_src = Signal(2)
+        h = hasher.digest
         m.d.comb += [
-            sha.i.valid.eq(feeding | flush_req),
-            sha.i.payload.data.eq(Mux(feeding, Mux(in_pre, pre[:8], msg_r.data), 0)),
-            sha.i.payload.last.eq(Mux(feeding, j == npre + mlen - 1, flush_cnt == 7)),
-            sha.o.ready.eq(taking | flush_wait),
+            hasher.npre.eq(Mux(pre_src == PRE_R_A, 64, 32)),
+            hasher.mlen.eq(Mux(pre_src == PRE_SEED, 0, length - SIGN_HEAD)),
         ]
-        with m.If(adv):  # `pre` shifts on every step (zeros once past npre): a simple enable
-            m.d.sync += [j.eq(j + 1), pre.eq(pre >> 8)]
-        with m.If(flush_req & sha.i.ready):  # 8 zero bytes: also overwrites the core's
-            m.d.sync += flush_cnt.eq(flush_cnt + 1)  # word register (the empty message would not)
-            with m.If(flush_cnt == 7):
-                m.d.sync += [flush_req.eq(0), flush_wait.eq(1)]
-        with m.If(flush_wait & sha.o.valid):
-            m.d.sync += flush_wait.eq(0)
         clamped = Cat(Const(0, 3), h[3:254], Const(1, 1), Const(0, 1))
 
         # ---- nonce generator (ECDSA) --------------------------------------------------------
@@ -327,11 +300,10 @@ class KeySlots(wiring.Component):
                     c_wrong_curve.eq((curve != wire.CURVE_ANY) & (curve[:2] != pub_curve)),
                     c_bad_digest.eq((pub_curve != wire.Curve.ED25519)
                                     & (length != ECDSA_SIGN_LEN)),
-                    mlen.eq(length - SIGN_HEAD),
                 ]
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += [cnt.eq(0), borrow.eq(0), nonzero.eq(0), ok_op.eq(0), j.eq(0),
+                m.d.sync += [cnt.eq(0), borrow.eq(0), nonzero.eq(0), ok_op.eq(0),
                              kind.eq(KIND_EMPTY)]
                 with m.If(~c_args_ok):
                     fail(wire.Err.BAD_ARGUMENT)
@@ -362,7 +334,7 @@ class KeySlots(wiring.Component):
                         # SHA-512(prefix || M); the store's secret port reads `slot` already
                         m.d.sync += [
                             curve.eq(c_curve), phase.eq(PH_ED_R), prog.eq(Prog.ED_NONCE),
-                            pre_src.eq(PRE_PREFIX), npre.eq(32),
+                            pre_src.eq(PRE_PREFIX),
                         ]
                         m.next = "PRELOAD"
                     with m.Else():
@@ -372,7 +344,7 @@ class KeySlots(wiring.Component):
                 with m.Elif(is_ed):  # LOAD_KEY Ed25519: SHA-512(seed)
                     m.d.sync += [
                         phase.eq(PH_LOAD), prog.eq(Prog.BASEMUL),
-                        pre_src.eq(PRE_SEED), npre.eq(32), mlen.eq(0),
+                        pre_src.eq(PRE_SEED),
                     ]
                     m.next = "PRELOAD"
                 with m.Else():
@@ -381,34 +353,36 @@ class KeySlots(wiring.Component):
 
             # -- SHA-512 ---------------------------------------------------------------------
             with m.State("PRELOAD"):  # `pre` loads under a registered select (512-bit fan-out)
+                m.d.comb += hasher.load.eq(1)
                 with m.Switch(pre_src):
                     with m.Case(PRE_PREFIX):
-                        m.d.sync += pre.eq(store.secret.prefix)
+                        m.d.comb += hasher.pre_in.eq(store.secret.prefix)
                     with m.Case(PRE_SEED):
-                        m.d.sync += pre.eq(_byteswap(key, 32))
+                        m.d.comb += hasher.pre_in.eq(_byteswap(key, 32))
                     with m.Case(PRE_R_A):
-                        m.d.sync += pre.eq(Cat(sig_r, store.public.key[:256]))
+                        m.d.comb += hasher.pre_in.eq(Cat(sig_r, store.public.key[:256]))
                 m.next = "FEED"
             with m.State("FEED"):
-                m.d.comb += feeding.eq(1)
-                with m.If(adv & (j == npre + mlen - 1)):
+                m.d.comb += hasher.feed.eq(1)
+                with m.If(hasher.fed):
                     m.next = "DIGEST"
             with m.State("DIGEST"):
                 with m.If(phase == PH_LOAD):
-                    m.d.comb += taking.eq(1)
-                    with m.If(sha.o.valid):
-                        m.d.sync += [key.eq(clamped), prefix.eq(h[256:]), flush_req.eq(1)]
+                    m.d.comb += hasher.take.eq(1)
+                    with m.If(hasher.digest_valid):
+                        m.d.sync += [key.eq(clamped), prefix.eq(h[256:])]
+                        m.d.comb += hasher.flush.eq(1)
                         m.next = "LOAD"
-                with m.Elif(sha.o.valid):
+                with m.Elif(hasher.digest_valid):
                     rf_write(IO["lo"], h[:256])
                     m.next = "DIGEST_HI"
             with m.State("DIGEST_HI"):
-                m.d.comb += taking.eq(1)
+                m.d.comb += hasher.take.eq(1)
                 rf_write(IO["hi"], h[256:])
                 with m.If(phase == PH_ED_R):
                     m.next = "START"
                 with m.Else():  # the last hash of the request: overwrite the core's state
-                    m.d.sync += flush_req.eq(1)
+                    m.d.comb += hasher.flush.eq(1)
                     m.next = "WRITE_D"
             with m.State("WRITE_D"):  # the secret scalar (Ed25519 a, ECDSA d) into IO["d"]
                 rf_write(IO["d"], store.secret.scalar)
@@ -479,8 +453,8 @@ class KeySlots(wiring.Component):
                         m.next = "SCRUB"
                     with m.Case(PH_ED_R):  # SHA-512(R || A || M)
                         m.d.sync += [
-                            sig_r.eq(enc[:256]), pre_src.eq(PRE_R_A), npre.eq(64),
-                            j.eq(0), phase.eq(PH_ED_S), prog.eq(Prog.ED_S),
+                            sig_r.eq(enc[:256]), pre_src.eq(PRE_R_A),
+                            phase.eq(PH_ED_S), prog.eq(Prog.ED_S),
                         ]
                         m.next = "PRELOAD"
                     with m.Case(PH_ED_S):
@@ -510,16 +484,17 @@ class KeySlots(wiring.Component):
                 m.d.comb += [ecc.rf.we.eq(cnt != NREG), ecc.rf.addr.eq(cnt)]
                 with m.If(cnt != NREG):
                     m.d.sync += cnt.eq(cnt + 1)
-                with m.Elif(~flush_req & ~flush_wait):
+                with m.Elif(~hasher.flushing):
                     m.d.comb += stats.en.eq(ok_op)
                     m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += resp.start.eq(1)
-                m.d.sync += [key.eq(0), prefix.eq(0), pre.eq(0), sig_r.eq(0), sig_s.eq(0)]
+                m.d.sync += [key.eq(0), prefix.eq(0), sig_r.eq(0), sig_s.eq(0)]
+                m.d.comb += hasher.clear.eq(1)
                 with m.If(~resp.busy):  # the responder latches the payload in this cycle
                     m.d.sync += sig.eq(0)
                     m.next = "RX"
 
-        m.d.comb += self.busy.eq(~fsm.ongoing("RX") | (idx != 0) | resp.busy | flush_req
-                                 | flush_wait | ecc.busy | nonce.busy)
+        m.d.comb += self.busy.eq(~fsm.ongoing("RX") | (idx != 0) | resp.busy
+                                 | hasher.flushing | ecc.busy | nonce.busy)
         return m
