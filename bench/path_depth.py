@@ -32,8 +32,9 @@ def _route_ns(fanout):
     return 0.45 + 0.4 * math.log2(fanout + 1)
 
 
-def analyse(netlist, top=None):
-    """[(ns, endpoint "TYPE.PORT", [(net name, fan-out) from start to end])], worst first."""
+def analyse(netlist, top=None, count=12):
+    """[(ns, endpoint "TYPE.PORT", [(net name, fan-out) from start to end])], worst first, one
+    per distinct start net, at most `count`."""
     modules = netlist["modules"]
     top = top or next(n for n, m in modules.items() if m.get("attributes", {}).get("top"))
     module = modules[top]
@@ -78,6 +79,8 @@ def analyse(netlist, top=None):
             cname, port = driver[bit]
             cell = cells[cname]
             if not expanded:
+                if bit in open_:  # already being expanded further down the stack
+                    continue
                 open_.add(bit)
                 stack.append((bit, True))
                 stack.extend((b, False) for _, b in inputs(cell, port)
@@ -118,7 +121,15 @@ def analyse(netlist, top=None):
             bit = arrival.get(bit, (0, None))[1]
         return out[::-1]
 
-    return [(ns, where, path(bit)) for ns, where, bit in ends]
+    out, starts = [], set()
+    for ns, where, bit in ends:  # the worst endpoint of each distinct start net
+        nets = path(bit)
+        if nets[0][0] not in starts:
+            starts.add(nets[0][0])
+            out.append((ns, where, nets))
+            if len(out) == count:
+                break
+    return out
 
 
 def main(argv=None):
@@ -128,19 +139,12 @@ def main(argv=None):
     ap.add_argument("--count", type=int, default=12, help="paths to list (default 12)")
     args = ap.parse_args(argv)
     with open(args.netlist) as f:
-        paths = analyse(json.load(f), args.top)
-    seen = set()
+        paths = analyse(json.load(f), args.top, args.count)
     for ns, where, nets in paths:
-        if nets[0][0] in seen:
-            continue
-        seen.add(nets[0][0])
         print(f"{ns:6.2f} ns estimated, {len(nets)} nets, ends at {where}")
         for name, fo in nets:
             if "_CCU2C_CIN_COUT_CCU2C_" not in name:  # the middle of a carry chain
                 print(f"         {name[:110]}  (fan-out {fo})")
-        if len(seen) >= args.count:
-            break
-
 
 if __name__ == "__main__":
     main()
