@@ -87,9 +87,17 @@ class LinkCore(wiring.Component):
         wiring.connect(m, parser.o, parser_reg.i)
         wiring.connect(m, parser_reg.o, dispatcher.i)
         wiring.connect(m, parser.err, errors.i)
+        # A register slice on each side of every engine: no combinational path between the
+        # link and an engine's logic (they are far apart on the device).
+        slices = []
         for k, engine in enumerate(engines):
-            wiring.connect(m, dispatcher.o[k], engine.i)
-            wiring.connect(m, engine.o, arbiter.i[k])
+            m.submodules[f"engine{k}_in"] = into = StreamRegister(FrameStream)
+            m.submodules[f"engine{k}_out"] = out = StreamRegister(FrameStream)
+            wiring.connect(m, dispatcher.o[k], into.i)
+            wiring.connect(m, into.o, engine.i)
+            wiring.connect(m, engine.o, out.i)
+            wiring.connect(m, out.o, arbiter.i[k])
+            slices += [into, out]
         wiring.connect(m, errors.o, arbiter.i[len(engines)])
         wiring.connect(m, arbiter.o, arbiter_reg.i)
         wiring.connect(m, arbiter_reg.o, crc.i)
@@ -114,6 +122,10 @@ class LinkCore(wiring.Component):
         busy = (deframer.o.valid | parser.busy | errors.busy | arbiter.busy | crc.o.valid
                 | framer.o.valid | input_reg.o.valid | parser_reg.o.valid
                 | arbiter_reg.o.valid | crc_reg.o.valid)
+        for reg in (input_reg, parser_reg, arbiter_reg, crc_reg, *slices):
+            busy = busy | ~reg.i.ready  # a beat parked in the skid register
+        for reg in slices:
+            busy = busy | reg.o.valid
         for engine in engines:
             if hasattr(engine, "busy"):
                 busy = busy | engine.busy
