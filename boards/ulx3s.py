@@ -217,7 +217,12 @@ class ULX3STop(Elaboratable):
 
         m.submodules.reset = reset = ResetHold()
         in_reset = reset.rst
-        m.d.comb += [reset.locked.eq(locked), cd_sync.rst.eq(in_reset)]
+        # The "sync" reset reaches ~12,500 flip-flops across the device (every register that
+        # may hold a secret is cleared by it): a global buffer carries it at a near-constant
+        # delay instead of one huge general-routing net.
+        rst_global = Signal()
+        m.submodules.reset_buffer = Instance("DCCA", i_CLKI=in_reset, i_CE=1, o_CLKO=rst_global)
+        m.d.comb += [reset.locked.eq(locked), cd_sync.rst.eq(rst_global)]
 
         m.submodules.appliance = app = Appliance(
             clock_hz=self.clock_hz, baud=self.baud, engines=self.engines)
