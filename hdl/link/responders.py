@@ -32,16 +32,19 @@ class ByteSequencer(wiring.Component):
         m = Module()
         shreg = Signal(8 * self.n)
         left = Signal(range(self.n + 1))
+        active = Signal()  # left != 0, kept in a flip-flop: it gates the wide shreg's enable
         m.d.comb += [
-            self.busy.eq(left != 0),
-            self.o.valid.eq(left != 0),
+            self.busy.eq(active),
+            self.o.valid.eq(active),
             self.o.payload.data.eq(shreg[:8]),
             self.o.payload.last.eq(left == 1),
         ]
-        with m.If(self.start & (left == 0)):
-            m.d.sync += [shreg.eq(self.bytes), left.eq(self.n)]
+        with m.If(self.start & ~active):
+            m.d.sync += [shreg.eq(self.bytes), left.eq(self.n), active.eq(1)]
         with m.Elif(self.o.valid & self.o.ready):
             m.d.sync += [shreg.eq(shreg >> 8), left.eq(left - 1)]
+            with m.If(left == 1):
+                m.d.sync += active.eq(0)
         return m
 
 
