@@ -121,12 +121,17 @@ def analyse(netlist, top=None, count=12):
             bit = arrival.get(bit, (0, None))[1]
         return out[::-1]
 
+    def start(bit):
+        while arrival.get(bit, (0, None))[1] is not None:
+            bit = arrival[bit][1]
+        return bit
+
     out, starts = [], set()
     for ns, where, bit in ends:  # the worst endpoint of each distinct start net
-        nets = path(bit)
-        if nets[0][0] not in starts:
-            starts.add(nets[0][0])
-            out.append((ns, where, nets))
+        first = start(bit)
+        if first not in starts:
+            starts.add(first)
+            out.append((ns, where, path(bit)))
             if len(out) == count:
                 break
     return out
