@@ -88,7 +88,9 @@ def analyse(netlist, top=None, count=12):
                 continue
             best = (0.0, None)
             for in_port, b in inputs(cell, port):
-                t = arrival.get(b, (0.0, None))[0]
+                if b not in arrival:  # the back edge of a loop: not a predecessor
+                    continue
+                t = arrival[b][0]
                 if cell["type"] == "CCU2C" and in_port == "CIN":
                     t += CARRY_NS - CELL_NS["CCU2C"]
                 elif not (cell["type"] == "PFUMX" and in_port in ("ALUT", "BLUT")):
