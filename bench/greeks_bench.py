@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 
 from quantgate import greeks as gk  # noqa: E402
 from quantgate import wire  # noqa: E402
+from quantgate.host.peers import best_of, cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UART_BAUD = 3_000_000
@@ -44,15 +45,6 @@ def options(n: int, seed: int = 1) -> dict:
     s = sample_domain(n, np.random.default_rng(seed))
     s.pop("b76")
     return s
-
-
-def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench_software(n: int) -> dict:
@@ -68,20 +60,10 @@ def bench_software(n: int) -> dict:
         "numpy_scipy_float64_options_per_s": n / t_ref,
         "numpy_scipy_float64_n": n,
         "bit_exact_model_options_per_s": m / t_model,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def frame_sizes() -> dict:

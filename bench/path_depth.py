@@ -56,7 +56,7 @@ def analyse(netlist, top=None, count=12):
 
     arrival = {}  # net bit -> (ns at the driver's output, previous net bit)
 
-    def inputs(cell, out_port):
+    def inputs(cell):
         for port, bits in cell["connections"].items():
             if cell["port_directions"].get(port) != "input":
                 continue
@@ -76,18 +76,17 @@ def analyse(netlist, top=None, count=12):
                 cell_type = cells[driver[bit][0]]["type"] if bit in driver else None
                 arrival[bit] = (SOURCE_NS.get(cell_type, 0.0), None)
                 continue
-            cname, port = driver[bit]
-            cell = cells[cname]
+            cell = cells[driver[bit][0]]
             if not expanded:
                 if bit in open_:  # already being expanded further down the stack
                     continue
                 open_.add(bit)
                 stack.append((bit, True))
-                stack.extend((b, False) for _, b in inputs(cell, port)
+                stack.extend((b, False) for _, b in inputs(cell)
                              if b not in arrival and b not in open_)
                 continue
             best = (0.0, None)
-            for in_port, b in inputs(cell, port):
+            for in_port, b in inputs(cell):
                 if b not in arrival:  # the back edge of a loop: not a predecessor
                     continue
                 t = arrival[b][0]

@@ -66,7 +66,7 @@ from .bench_settings import (
     TARGET_MHZ,
     UART_BAUD,
 )
-from .peers import PEERS, _cpu_name, _load_average, measure_greeks_peer, measure_signing_peers  # noqa: F401
+from .peers import PEERS, _load_average, cpu_name, measure_greeks_peer, measure_signing_peers  # noqa: F401
 
 # -- inputs --------------------------------------------------------------------------------------
 
@@ -437,7 +437,7 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
         "generated_utc": datetime.datetime.now(datetime.timezone.utc)
         .strftime("%Y-%m-%dT%H:%M:%SZ"),
         "quick": quick,
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python":
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python":
                     platform.python_version(), "numpy": np.__version__,
                     "platform": platform.platform(), "load_average": _load_average()},
         "inputs": inputs,

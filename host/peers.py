@@ -15,8 +15,8 @@ import numpy as np
 
 from .bench_settings import PEER_MESSAGE_BYTES
 
-__all__ = ["PEERS", "ed25519_pynacl", "measure_greeks_peer", "measure_signing_peers",
-           "p256_cryptography", "secp256k1_coincurve"]
+__all__ = ["PEERS", "best_of", "cpu_name", "ed25519_pynacl", "measure_greeks_peer",
+           "measure_signing_peers", "p256_cryptography", "secp256k1_coincurve"]
 
 def _timed(fn, args_list) -> np.ndarray:
     lat = np.empty(len(args_list), dtype=np.int64)
@@ -85,7 +85,7 @@ def measure_signing_peers(n: int = 20000, seed: int = 1) -> dict:
     return out
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -102,7 +102,7 @@ def _load_average() -> list[float] | None:
         return None
 
 
-def _best_of(fn, repeat: int) -> float:
+def best_of(fn, repeat: int) -> float:
     best = math.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def measure_greeks_peer(n: int = 1_000_000, n_latency: int = 2000, seed: int = 1
         return {"peer": "NumPy + SciPy float64 closed forms", "error": f"not installed: {exc}"}
     s = sample_domain(n, np.random.default_rng(seed))
     s.pop("b76")
-    t = _best_of(lambda: greeks_ref(model="bsm", **s), 3)
+    t = best_of(lambda: greeks_ref(model="bsm", **s), 3)
     one = [{k: v[i] for k, v in s.items()} for i in range(min(n_latency, n))]
     greeks_ref(model="bsm", **one[0])  # warm up
     lat = _timed(lambda kw: greeks_ref(model="bsm", **kw), [(kw,) for kw in one])

@@ -120,12 +120,9 @@ class LinkCore(wiring.Component):
             | parser.bad_version | self.uart_framing_error | self.uart_overrun)
 
         busy = (deframer.o.valid | parser.busy | errors.busy | arbiter.busy | crc.o.valid
-                | framer.o.valid | input_reg.o.valid | parser_reg.o.valid
-                | arbiter_reg.o.valid | crc_reg.o.valid)
+                | framer.o.valid)
         for reg in (input_reg, parser_reg, arbiter_reg, crc_reg, *slices):
-            busy = busy | ~reg.i.ready  # a beat parked in the skid register
-        for reg in slices:
-            busy = busy | reg.o.valid
+            busy = busy | reg.o.valid | ~reg.i.ready  # ~ready: a beat in the skid register
         for engine in engines:
             if hasattr(engine, "busy"):
                 busy = busy | engine.busy

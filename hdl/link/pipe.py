@@ -17,13 +17,12 @@ from amaranth.lib.wiring import In, Out
 
 class StreamRegister(wiring.Component):
     def __init__(self, signature):
-        self._payload_shape = signature.members["payload"].shape
         super().__init__({"i": In(signature), "o": Out(signature)})
 
     def elaborate(self, platform):
         m = Module()
         skid_valid = Signal()
-        skid = Signal(self._payload_shape)
+        skid = Signal.like(self.i.payload)
         m.d.comb += self.i.ready.eq(~skid_valid)
         with m.If(~self.o.valid | self.o.ready):  # the output register takes a new beat
             with m.If(skid_valid):
