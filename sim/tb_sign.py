@@ -24,8 +24,10 @@ import nacl.signing
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from quantgate import wire
+from quantgate.host.demo_sign import recover_public_key
 from quantgate.sim import vectors
 from quantgate.sim.tb_keys import (
     OK,
@@ -41,52 +43,6 @@ from quantgate.sim.tb_link_core import expect_error
 Op, Err, Curve = wire.Op, wire.Err, wire.Curve
 N_RANDOM = int(os.environ.get("SIGN_RANDOM", "3"))
 SIGN_OK = Op.SIGN | wire.RESPONSE_FLAG
-
-# P-256 in Python integers (the recovery-id check)
-P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
-P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
-P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-          0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
-
-
-def _add(p1, p2, p=P256_P):
-    if p1 is None:
-        return p2
-    if p2 is None:
-        return p1
-    (x1, y1), (x2, y2) = p1, p2
-    if x1 == x2 and (y1 + y2) % p == 0:
-        return None
-    if p1 == p2:
-        lam = (3 * x1 * x1 - 3) * pow(2 * y1, -1, p) % p
-    else:
-        lam = (y2 - y1) * pow(x2 - x1, -1, p) % p
-    x3 = (lam * lam - x1 - x2) % p
-    return x3, (lam * (x1 - x3) - y1) % p
-
-
-def _mul(k, point):
-    out = None
-    while k:
-        if k & 1:
-            out = _add(out, point)
-        point = _add(point, point)
-        k >>= 1
-    return out
-
-
-def p256_recover(z: int, r: int, s: int, v: int):
-    """Q = r^-1 (s R - z G) with R from (r, v): the public key the recovery id names."""
-    n, p = ORDER[Curve.P256], P256_P
-    x = r + n * (v >> 1)
-    y = pow((x**3 - 3 * x + P256_B) % p, (p + 1) // 4, p)
-    if y & 1 != v & 1:
-        y = p - y
-    rinv = pow(r, -1, n)
-    sr = _mul(s * rinv % n, (x, y))
-    zg = _mul((-z * rinv) % n, P256_G)
-    return _add(sr, zg)
-
 
 def sign_payload(slot: int, message: bytes, curve=wire.CURVE_ANY) -> bytes:
     return bytes([slot | curve << 4]) + message
@@ -229,8 +185,8 @@ async def p256_signatures(dut):
         r, s, v = int.from_bytes(got[1:33], "big"), int.from_bytes(got[33:65], "big"), got[65]
         public = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1()).public_key()
         public.verify(encode_dss_signature(r, s), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-        nums = public.public_numbers()
-        assert v < 4 and p256_recover(int.from_bytes(digest, "big"), r, s, v) == (nums.x, nums.y)
+        compressed = public.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+        assert recover_public_key("p256", digest, got[1:66]) == compressed, f"v={v}"
     sg.check_constant(dut)
     tb.check_no_secrets_on_the_wire()
 

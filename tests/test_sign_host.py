@@ -28,10 +28,6 @@ from quantgate.host.cli import main as cli_main
 SIGNER_CORE_IDS = (wire.Core.LINK, wire.Core.ED25519, wire.Core.SECP256K1, wire.Core.P256)
 N = {1: 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
      2: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551}
-# P-256 for the fake's recovery id: R = u1 G + u2 Q, computed here in affine coordinates.
-P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-          0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
 LOAD_CYCLES = {0: 16_981, 1: 23_393, 2: 25_675}
 SIGN_CYCLES = {1: 61_234, 2: 66_543}  # Ed25519: ed25519_cycles(len)
 
@@ -40,37 +36,14 @@ def ed25519_cycles(n):
     return 40_000 + 350 * ((n + 32 + 17 + 127) // 128)  # one SHA-512 block more per 128 bytes
 
 
-def _p256_add(P, Q):
-    p = P256_P
-    if P is None or Q is None:
-        return P or Q
-    if P[0] == Q[0]:
-        if (P[1] + Q[1]) % p == 0:
-            return None
-        lam = (3 * P[0] * P[0] - 3) * pow(2 * P[1], -1, p) % p
-    else:
-        lam = (Q[1] - P[1]) * pow(Q[0] - P[0], -1, p) % p
-    x = (lam * lam - P[0] - Q[0]) % p
-    return x, (lam * (P[0] - x) - P[1]) % p
-
-
-def _p256_mul(k, P):
-    R = None
-    for bit in bin(k)[2:]:
-        R = _p256_add(R, R)
-        if bit == "1":
-            R = _p256_add(R, P)
-    return R
-
-
-def p256_recovery_id(public_numbers, digest, r, s):
-    n = N[2]
-    w = pow(s, -1, n)
-    z = int.from_bytes(digest, "big")
-    R = _p256_add(_p256_mul(z * w % n, P256_G),
-                  _p256_mul(r * w % n, (public_numbers.x, public_numbers.y)))
-    assert R[0] % n == r
-    return (R[1] & 1) | (2 if R[0] >= n else 0)
+def p256_recovery_id(public_key, digest, r, s):
+    """The recovery id whose key recovery (Python integers) gives `public_key` back."""
+    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    compressed = public_key.public_bytes(serialization.Encoding.X962,
+                                         serialization.PublicFormat.CompressedPoint)
+    (v,) = [v for v in range(4)
+            if demo_sign.recover_public_key("p256", digest, sig + bytes([v])) == compressed]
+    return v
 
 
 def reference_public_key(curve, secret):
@@ -92,7 +65,7 @@ def reference_signature(curve, secret, message):
     key = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1())
     r, s = decode_dss_signature(key.sign(
         message, ec.ECDSA(Prehashed(hashes.SHA256()), deterministic_signing=True)))
-    v = p256_recovery_id(key.public_key().public_numbers(), message, r, s)
+    v = p256_recovery_id(key.public_key(), message, r, s)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
 
 
