@@ -126,7 +126,7 @@ def _domain(net):
 
 def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="default",
           build_dir=None, allow_timing_failure=False, seed=None, router="router2",
-          placer_density=None, progress_out=sys.stderr, command=None):
+          progress_out=sys.stderr, command=None):
     """Build the bitstream; return the report dict (also written to ``build_dir``).
 
     Raises :class:`flow.FlowError` if a tool fails and ``ValueError`` for impossible settings
@@ -162,10 +162,6 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="defau
     nextpnr_opts = ["--report", nextpnr_report, "--timing-allow-fail", "--router", router]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
-    if placer_density is not None:
-        if not 0.3 <= placer_density <= 1.0:
-            raise ValueError(f"placer density {placer_density} is outside 0.3-1.0")
-        nextpnr_opts += ["--placer-heap-beta", str(placer_density)]
     progress.line("[1/4] elaborate (Amaranth)")
     t0 = time.monotonic()
     plan = platform.prepare(top, name=BITSTREAM_NAME, emit_src=False,
@@ -205,8 +201,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="defau
     if fmax is None:
         fmax = _fmax(out / nextpnr_report)
     report = _report(board, platform, top, engines, engine_list, out, nextpnr_report, fmax,
-                     seconds, bit if bit.exists() else None, seed, router, placer_density,
-                     command)
+                     seconds, bit if bit.exists() else None, seed, router, command)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.txt").write_text(format_report(report))
     return report
@@ -224,7 +219,7 @@ def _fmax(report_path):
 
 
 def _report(board, platform, top, engines, engine_list, out, nextpnr_report, fmax, seconds,
-            bitstream, seed, router, placer_density, command):
+            bitstream, seed, router, command):
     nextpnr_path = out / nextpnr_report
     stat = out / "yosys_stat.txt"
     res = flow.resources(nextpnr_path)
@@ -253,7 +248,6 @@ def _report(board, platform, top, engines, engine_list, out, nextpnr_report, fma
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "seed": seed,
         "router": router,
-        "placer_density": placer_density,
         "build_dir": str(out),
         "bitstream": str(bitstream) if bitstream else None,
         "bitstream_bytes": bitstream.stat().st_size if bitstream else None,
@@ -314,10 +308,6 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=None, help="nextpnr placer seed")
     ap.add_argument("--router", choices=ROUTERS, default="router2",
                     help="nextpnr router (default router2)")
-    ap.add_argument("--placer-density", type=float, default=None, metavar="D",
-                    help="most logic the placer packs into any region, 0.3-1.0 (nextpnr "
-                         "--placer-heap-beta; its default 0.9): lower spreads the design and "
-                         "eases routing congestion")
     ap.add_argument("--allow-timing-failure", action="store_true",
                     help="write the bitstream and exit 0 even if a clock misses its target")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -327,8 +317,7 @@ def main(argv=None):
     try:
         report = build(args.board, freq_mhz=args.freq, baud=args.baud, engines=args.engines,
                        build_dir=args.build_dir, allow_timing_failure=args.allow_timing_failure,
-                       seed=args.seed, router=args.router,
-                       placer_density=args.placer_density, command=command)
+                       seed=args.seed, router=args.router, command=command)
     except (ValueError, flow.FlowError) as exc:
         print(f"quantgate build: error: {exc}", file=sys.stderr)
         return 2
