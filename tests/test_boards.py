@@ -80,6 +80,17 @@ def test_pll_and_uart_limits():
         uart_divisor(10e6, 3_000_000)
 
 
+def test_build_rejects_bad_settings(tmp_path):
+    """Impossible build settings fail with a message before any tool runs."""
+    from quantgate.boards.build import build
+
+    with pytest.raises(ValueError, match="unknown router"):
+        build("ulx3s-85f", freq_mhz=50, engines="link", build_dir=tmp_path, router="router9")
+    with pytest.raises(ValueError, match="unknown engine set"):
+        build("ulx3s-85f", freq_mhz=50, engines="all", build_dir=tmp_path)
+    assert not (tmp_path / "quantgate.il").exists()
+
+
 def test_top_constraints(tmp_path):
     """The plan Amaranth writes for the board: the PLL output net carries the clock
     constraint at the PLL's frequency, and the PLL has the solver's dividers."""
