@@ -40,11 +40,15 @@ ENGINE_SETS = ("default", "link")
 #: nextpnr routers; router2 (default) converges on the congested full appliance where router1
 #: did not (215,000 arcs left after 20 minutes on the 67 %-full ECP5-85F)
 ROUTERS = ("router2", "router1")
+#: nextpnr placers; static (default) leaves the full appliance routable where HeAP's placement
+#: left router2 with ~25,000 overused wires that it never resolved (docs/board.md)
+PLACERS = ("static", "heap")
 
 # nextpnr-ecp5 log lines that start a phase worth a progress line.
 _NEXTPNR_PHASES = [
     ("Info: Packing IOs", "packing"),
     ("Info: Creating initial analytic placement", "placing (analytic)"),
+    ("Info: Running Static placer", "placing (static)"),
     ("Info: Running simulated annealing placer", "placing (annealing)"),
     ("Info: Routing globals", "routing globals"),
     ("Info: Running router2", "routing (router2)"),
@@ -126,7 +130,7 @@ def _domain(net):
 
 def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="default",
           build_dir=None, allow_timing_failure=False, seed=None, router="router2",
-          progress_out=sys.stderr, command=None):
+          placer="static", progress_out=sys.stderr, command=None):
     """Build the bitstream; return the report dict (also written to ``build_dir``).
 
     Raises :class:`flow.FlowError` if a tool fails and ``ValueError`` for impossible settings
@@ -140,6 +144,8 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="defau
         raise ValueError(f"unknown engine set {engines!r} (known: {', '.join(ENGINE_SETS)})")
     if router not in ROUTERS:
         raise ValueError(f"unknown router {router!r} (known: {', '.join(ROUTERS)})")
+    if placer not in PLACERS:
+        raise ValueError(f"unknown placer {placer!r} (known: {', '.join(PLACERS)})")
     out = Path(build_dir) if build_dir is not None else default_build_dir(board)
     out.mkdir(parents=True, exist_ok=True)
     progress = _Progress(progress_out)
@@ -159,7 +165,8 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="defau
                       "the appliance and the timing target use that")
 
     nextpnr_report = f"{BITSTREAM_NAME}_nextpnr.json"
-    nextpnr_opts = ["--report", nextpnr_report, "--timing-allow-fail", "--router", router]
+    nextpnr_opts = ["--report", nextpnr_report, "--timing-allow-fail", "--router", router,
+                    "--placer", placer]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
     progress.line("[1/4] elaborate (Amaranth)")
@@ -201,7 +208,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=100.0, baud=3_000_000, engines="defau
     if fmax is None:
         fmax = _fmax(out / nextpnr_report)
     report = _report(board, platform, top, engines, engine_list, out, nextpnr_report, fmax,
-                     seconds, bit if bit.exists() else None, seed, router, command)
+                     seconds, bit if bit.exists() else None, seed, router, placer, command)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.txt").write_text(format_report(report))
     return report
@@ -219,7 +226,7 @@ def _fmax(report_path):
 
 
 def _report(board, platform, top, engines, engine_list, out, nextpnr_report, fmax, seconds,
-            bitstream, seed, router, command):
+            bitstream, seed, router, placer, command):
     nextpnr_path = out / nextpnr_report
     stat = out / "yosys_stat.txt"
     res = flow.resources(nextpnr_path)
@@ -248,6 +255,7 @@ def _report(board, platform, top, engines, engine_list, out, nextpnr_report, fma
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "seed": seed,
         "router": router,
+        "placer": placer,
         "build_dir": str(out),
         "bitstream": str(bitstream) if bitstream else None,
         "bitstream_bytes": bitstream.stat().st_size if bitstream else None,
@@ -308,6 +316,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=None, help="nextpnr placer seed")
     ap.add_argument("--router", choices=ROUTERS, default="router2",
                     help="nextpnr router (default router2)")
+    ap.add_argument("--placer", choices=PLACERS, default="static",
+                    help="nextpnr placer (default static)")
     ap.add_argument("--allow-timing-failure", action="store_true",
                     help="write the bitstream and exit 0 even if a clock misses its target")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -317,7 +327,8 @@ def main(argv=None):
     try:
         report = build(args.board, freq_mhz=args.freq, baud=args.baud, engines=args.engines,
                        build_dir=args.build_dir, allow_timing_failure=args.allow_timing_failure,
-                       seed=args.seed, router=args.router, command=command)
+                       seed=args.seed, router=args.router, placer=args.placer,
+                       command=command)
     except (ValueError, flow.FlowError) as exc:
         print(f"quantgate build: error: {exc}", file=sys.stderr)
         return 2

@@ -86,6 +86,8 @@ def test_build_rejects_bad_settings(tmp_path):
 
     with pytest.raises(ValueError, match="unknown router"):
         build("ulx3s-85f", freq_mhz=50, engines="link", build_dir=tmp_path, router="router9")
+    with pytest.raises(ValueError, match="unknown placer"):
+        build("ulx3s-85f", freq_mhz=50, engines="link", build_dir=tmp_path, placer="sa")
     with pytest.raises(ValueError, match="unknown engine set"):
         build("ulx3s-85f", freq_mhz=50, engines="all", build_dir=tmp_path)
     assert not (tmp_path / "quantgate.il").exists()
@@ -175,6 +177,7 @@ def test_smoke_build_link_at_100mhz(tmp_path, record_property):
     assert on_disk["fmax"]["sync"]["target_mhz"] == 100
     assert on_disk["fmax"]["sync"]["achieved_mhz"] > 0
     assert on_disk["pll"]["clkfb_div"] == 4 and on_disk["router"] == "router2"
+    assert on_disk["placer"] == "static"
     text = (tmp_path / "report.txt").read_text()
     assert text == format_report(on_disk) and "LUT4" in text
     record_property("fmax_mhz", on_disk["fmax"]["sync"]["achieved_mhz"])
