@@ -37,13 +37,15 @@ def ed25519_cycles(n):
 
 
 def p256_recovery_id(public_key, digest, r, s):
-    """The recovery id whose key recovery (Python integers) gives `public_key` back."""
-    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    compressed = public_key.public_bytes(serialization.Encoding.X962,
-                                         serialization.PublicFormat.CompressedPoint)
-    (v,) = [v for v in range(4)
-            if demo_sign.recover_public_key("p256", digest, sig + bytes([v])) == compressed]
-    return v
+    """v of (r, s): R = z/s G + r/s Q in Python integers (demo_sign's affine arithmetic)."""
+    c = demo_sign.WEIERSTRASS["p256"]
+    n, nums = c["n"], public_key.public_numbers()
+    w = pow(s, -1, n)
+    z = int.from_bytes(digest, "big")
+    R = demo_sign._add(demo_sign._mul(z * w % n, c["G"], c),
+                       demo_sign._mul(r * w % n, (nums.x, nums.y), c), c)
+    assert R[0] % n == r
+    return (R[1] & 1) | (2 if R[0] >= n else 0)
 
 
 def reference_public_key(curve, secret):
