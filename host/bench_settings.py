@@ -7,7 +7,9 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository (editable instal
 BOARD = "ulx3s-85f"
 CURVES = ("ed25519", "secp256k1", "p256")
 UART_BAUD = 3_000_000  # the board's default (boards/ulx3s.py, quantgate build --baud)
-TARGET_MHZ = 35.714286  # the PLL clock the bitstream is built for by default (--freq 36)
+# the PLL clock `quantgate build` makes by default (--freq 36); a number here because the host
+# side does not import Amaranth (tests/test_boards.py checks it against the PLL solver)
+TARGET_MHZ = 35.714286
 SIGN_ENGINES = 1  # one KeySlots engine (hdl/signer/keyslots.py) signs for all three curves
 GREEKS_ENGINES = 1  # one Greeks pipeline, one option per clock
 GREEKS_LATENCY_CYCLES = 73  # docs/numerics.md section 11 (cocotb: 71 datapath + 2 FIFO)
