@@ -96,6 +96,7 @@ class TB:
         dut.cmd__payload.value = 0
         dut.rf__we.value = 0
         dut.rf__addr.value = 0
+        dut.rf__raddr.value = 0
         dut.rf__wdata.value = 0
 
     async def reset(self):
@@ -115,7 +116,7 @@ class TB:
 
     async def read(self, reg: int) -> int:
         d = self.dut
-        d.rf__addr.value = reg
+        d.rf__raddr.value = reg
         await RisingEdge(d.clk)  # the read port samples the address
         await RisingEdge(d.clk)  # rdata (registered) is now visible
         return d.rf__rdata.value.to_unsigned()

@@ -27,8 +27,9 @@ Control interface (all in the ``sync`` domain):
   program: no instruction's timing depends on data).
 * ``rf``: register-file access for a controller while the engine is idle: ``rf.addr``,
   ``rf.wdata`` with ``rf.we`` high for one cycle write the register at the end of the next
-  cycle (the write port's inputs are registered); ``rf.rdata`` is register ``rf.addr`` of the
-  previous cycle.  Ignored / meaningless while busy (do not write in the ``cmd`` cycle).
+  cycle (the write port's inputs are registered); ``rf.rdata`` is register ``rf.raddr`` of
+  the previous cycle.  Drive ``rf.raddr`` from a register: it goes through one multiplexer
+  to the address pins of every LUT-RAM copy of the register file.  Ignored / meaningless while busy (do not write in the ``cmd`` cycle).
   Register numbers of the programs' inputs and outputs: ``programs.IO``.
 * ``error``: sticky (cleared by the next command) if a unit was issued while not ready or
   two results met at the write port; never set by a correctly scheduled program.
@@ -61,9 +62,10 @@ Word = data.StructLayout({name: width for name, width in FIELDS})
 CmdLayout = data.StructLayout({"program": 4, "curve": 2})
 #: the controller's side of the register-file port
 RegisterPort = wiring.Signature({
-    "addr": Out(range(NREG)),
+    "addr": Out(range(NREG)),  # write address
     "we": Out(1),
     "wdata": Out(W),
+    "raddr": Out(range(NREG)),
     "rdata": In(W),
 })
 
@@ -190,7 +192,7 @@ class CurveEngine(wiring.Component):
         # ---- issue stage (cycle t) -> ex stage (t+1) --------------------------------------
         op = ir.op
         m.d.comb += [
-            rda.addr.eq(Mux(running, ir.a, self.rf.addr)),
+            rda.addr.eq(Mux(running, ir.a, self.rf.raddr)),
             rdb.addr.eq(ir.b),
             self.rf.rdata.eq(rda.data),
         ]

@@ -243,8 +243,12 @@ class KeySlots(wiring.Component):
         pub_w = _byteswap(enc[:264], 33)  # SEC1, big-endian
         assert len(pub_w) == len(pub_ed) == PUBLIC_BITS
         prog = Signal(4)
+        # the read address is a register: it fans out to every LUT-RAM copy of the engine's
+        # register file, so no state decoding may sit in front of it
+        raddr = Signal(range(NREG), init=IO["enc"])
         m.d.comb += [
-            ecc.rf.addr.eq(IO["enc"]),  # overridden below
+            ecc.rf.raddr.eq(raddr),
+            ecc.rf.addr.eq(0),  # write address, set by the writing states below
             ecc.rf.wdata.eq(0),
             ecc.cmd.payload.program.eq(prog),
             ecc.cmd.payload.curve.eq(curve[:2]),
@@ -433,12 +437,14 @@ class KeySlots(wiring.Component):
                 with m.If(ecc.cmd.ready):
                     m.next = "RUN"
             with m.State("RUN"):
+                m.d.sync += raddr.eq(IO["enc"])
                 with m.If(ecc.done):
-                    m.next = "READ"  # rf.addr = IO["enc"] in this cycle
-            with m.State("READ"):  # the last results are written: address IO["enc"]
+                    m.next = "READ"
+            with m.State("READ"):  # the last results are written: read address IO["enc"]
+                m.d.sync += raddr.eq(IO["x"])
                 m.next = "READ_ENC"
-            with m.State("READ_ENC"):  # rf.rdata = IO["enc"]; address IO["x"] for READ_S
-                m.d.comb += ecc.rf.addr.eq(IO["x"])
+            with m.State("READ_ENC"):  # rf.rdata = IO["enc"]; read address IO["x"]
+                m.d.sync += raddr.eq(IO["y"])
                 with m.Switch(phase):
                     with m.Case(PH_LOAD):  # all fields of the slot at once
                         m.d.comb += [
@@ -466,8 +472,7 @@ class KeySlots(wiring.Component):
                     with m.Case(PH_ECDSA):
                         m.d.sync += sig_r.eq(enc[:256])
                         m.next = "READ_S"
-            with m.State("READ_S"):  # rf.rdata = IO["x"] = s
-                m.d.comb += ecc.rf.addr.eq(IO["y"])
+            with m.State("READ_S"):  # rf.rdata = IO["x"] = s; read address IO["y"]
                 m.d.sync += sig_s.eq(enc[:256])
                 m.next = "READ_V"
             with m.State("READ_V"):  # rf.rdata = IO["y"] = v | bad << 2
