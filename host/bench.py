@@ -401,16 +401,23 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
         **{f"peer_{k}": g_lat.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")},
     }
 
-    # anchors
+    # anchors: a full build's bitstream runs at its PLL clock (or slower, if it failed timing,
+    # at its routed fmax); without one, the out-of-context fmax estimate is all there is
+    anchor_mhz = min(fmax, target) if full_build and fmax else fmax
+    clock["anchor_mhz"] = anchor_mhz
+    at = f"at {anchor_mhz:g} MHz" if anchor_mhz else None
     ours = {
-        "greeks_options_per_s": (g_dev, "options/s at fmax"),
-        "greeks_latency_us": (latency["greeks"]["device_us"], "us at fmax"),
+        "greeks_options_per_s": (anchor_mhz * 1e6 * GREEKS_ENGINES if anchor_mhz else None,
+                                 f"options/s {at}"),
+        "greeks_latency_us": (g_cyc / anchor_mhz if anchor_mhz else None, f"us {at}"),
     }
     for curve in CURVES:
-        ours[f"{curve}_ops_per_s"] = (throughput[curve]["device_ops_per_s"],
-                                      "signatures/s at fmax")
-        ours[f"{curve}_cycles"] = (cycles["sign"][curve].get("cycles"), "cycles per signature")
-        ours[f"{curve}_latency_us"] = (latency[curve]["device_us"], "us at fmax")
+        c = cycles["sign"][curve].get("cycles")
+        engines = cycles["sign"][curve].get("engines", SIGN_ENGINES)
+        ours[f"{curve}_ops_per_s"] = (anchor_mhz * 1e6 / c * engines if c and anchor_mhz
+                                      else None, f"signatures/s {at}")
+        ours[f"{curve}_cycles"] = (c, "cycles per signature")
+        ours[f"{curve}_latency_us"] = (c / anchor_mhz if c and anchor_mhz else None, f"us {at}")
     anchors = []
     for a in ANCHORS:
         value, what = ours.get(a["compare"], (None, None)) if a["compare"] else (None, None)

@@ -168,7 +168,10 @@ def render_markdown(r: dict) -> str:
 
     L += ["## What others reach", "", f"Published figures, from {r['anchors_source']}; the "
           "ratio is quantgate / anchor (for cycles and µs: anchor / quantgate, so > 1 means "
-          "quantgate is faster).", ""]
+          "quantgate is faster)." + (f" quantgate's throughput and latency here are at "
+          f"{clock['anchor_mhz']:g} MHz: " + ("the clock the full build's bitstream runs at."
+          if clock["source"] else "the out-of-context fmax estimate.")
+          if clock.get("anchor_mhz") else ""), ""]
     rows = []
     for a in r["anchors"]:
         q = a["quantgate"]
