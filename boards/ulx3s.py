@@ -190,7 +190,8 @@ class _Stretch(Elaboratable):
 class ULX3STop(Elaboratable):
     """The appliance on a ULX3S: PLL, reset, UART pins and status LEDs (module docstring)."""
 
-    def __init__(self, *, freq_hz=100_000_000, baud=3_000_000, engines=()):
+    # no default clock here: the one default is build.DEFAULT_FREQ_MHZ (what the PLL closes at)
+    def __init__(self, *, freq_hz, baud=3_000_000, engines=()):
         self.pll = solve_pll(freq_hz)
         self.clock_hz = round(self.pll.fout_hz)
         self.baud = baud
