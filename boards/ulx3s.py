@@ -43,7 +43,7 @@ __all__ = ["PLATFORMS", "PLLConfig", "POR_CYCLES", "ResetHold", "ULX3STop", "sol
 PLATFORMS = {"ulx3s-85f": ULX3S_85F_Platform}
 
 OSC_HZ = 25_000_000
-POR_CYCLES = 1 << 12  # cycles of "sync" reset after the PLL locks (41 us at 100 MHz)
+POR_CYCLES = 1 << 12  # cycles of "sync" reset after the PLL locks (115 us at the default 35.71 MHz)
 STRETCH_S = 0.05  # LED on-time after an rx/tx/error event
 
 PFD_MIN, PFD_MAX = 3_125_000, 400_000_000
