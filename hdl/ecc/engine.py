@@ -30,7 +30,8 @@ Control interface (all in the ``sync`` domain):
   cycle (the write port's inputs are registered); ``rf.rdata`` is register ``rf.raddr`` of
   the previous cycle.  Drive ``rf.raddr`` from a register: it goes through one multiplexer
   to the address pins of every LUT-RAM copy of the register file.  Ignored / meaningless
-  while busy (do not write in the ``cmd`` cycle).  Register numbers of the programs' inputs and outputs: ``programs.IO``.
+  while busy (do not write in the ``cmd`` cycle).  Register numbers of the programs' inputs
+  and outputs: ``programs.IO``.
 * ``error``: sticky (cleared by the next command) if a unit was issued while not ready or
   two results met at the write port; never set by a correctly scheduled program.
 
