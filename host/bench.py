@@ -401,9 +401,9 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
         **{f"peer_{k}": g_lat.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")},
     }
 
-    # anchors: a full build's bitstream runs at its PLL clock (or slower, if it failed timing,
-    # at its routed fmax); without one, the out-of-context fmax estimate is all there is
-    anchor_mhz = min(fmax, target) if full_build and fmax else fmax
+    # anchors: at the clock a board would run at, the PLL clock of the build (the default
+    # build's without a full build report), or fmax if that is lower (timing not met)
+    anchor_mhz = min(fmax, target) if fmax else None
     clock["anchor_mhz"] = anchor_mhz
     at = f"at {anchor_mhz:g} MHz" if anchor_mhz else None
     ours = {

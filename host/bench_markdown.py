@@ -41,6 +41,7 @@ def render_markdown(r: dict) -> str:
     clock = r["clock"]
     fmax = clock["fmax_mhz"]
     target = clock.get("target_mhz") or TARGET_MHZ
+    anchor = clock.get("anchor_mhz")
     L = ["# quantgate benchmark report", "",
          f"Generated {r['generated_utc']} by `{r.get('command', 'quantgate bench')}`"
          f"{' (quick: small sample counts)' if r['quick'] else ''} in {r['seconds']} s on "
@@ -169,9 +170,9 @@ def render_markdown(r: dict) -> str:
     L += ["## What others reach", "", f"Published figures, from {r['anchors_source']}; the "
           "ratio is quantgate / anchor (for cycles and µs: anchor / quantgate, so > 1 means "
           "quantgate is faster)." + (f" quantgate's throughput and latency here are at "
-          f"{clock['anchor_mhz']:g} MHz: " + ("the clock the full build's bitstream runs at."
-          if clock["source"] else "the out-of-context fmax estimate.")
-          if clock.get("anchor_mhz") else ""), ""]
+          f"{anchor:g} MHz: " + ("the clock the bitstream is built for." if anchor == target
+                                 else "fmax, which is below the clock the bitstream is built "
+                                 "for.") if anchor else ""), ""]
     rows = []
     for a in r["anchors"]:
         q = a["quantgate"]

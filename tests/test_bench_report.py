@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from quantgate.host import bench
+from quantgate.host.bench_settings import TARGET_MHZ
 from quantgate.host.cli import main as cli_main
 
 CURVES = ("ed25519", "secp256k1", "p256")
@@ -161,7 +162,21 @@ def test_projections_from_a_full_build_and_sign_cycles(tmp_path, monkeypatch):
     md = (tmp_path / "out" / "results.md").read_text()
     assert "**fmax 102.50 MHz** — full appliance build" in md
     assert "50,000 (59.8%)" in md
-    assert "here are at 100 MHz: the clock the full build's bitstream runs at" in md
+    assert "here are at 100 MHz: the clock the bitstream is built for." in md
+
+
+def test_a_build_that_failed_timing_is_compared_at_its_fmax(tmp_path, monkeypatch):
+    _fake_peers(monkeypatch)
+    failed = dict(FULL_BUILD, target_mhz=41.67, timing="FAIL",
+                  fmax={"sync": {"achieved_mhz": 38.3, "target_mhz": 41.67, "pass": False}})
+    root = _root_with(tmp_path, {"p256": 66_543}, failed)
+    report = bench.run(tmp_path / "out", quick=True, root=root)
+    assert report["clock"]["anchor_mhz"] == 38.3
+    otbn = {a["anchor"]: a for a in report["anchors"]}["OpenTitan OTBN, P-256 ECDSA sign"]
+    assert otbn["quantgate"] == 66_543  # cycles do not depend on the clock
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "here are at 38.3 MHz: fmax, which is below the clock the bitstream is built for." in md
+    assert "fmax is below the 41.67 MHz target" in md
 
 
 def test_link_only_build_does_not_set_the_device_clock(tmp_path, monkeypatch):
@@ -180,7 +195,8 @@ def test_link_only_build_does_not_set_the_device_clock(tmp_path, monkeypatch):
     assert clock["kind"].startswith("estimate")
     assert report["core_fmax_mhz"] == {"link": 103.28, "signer": 123.8, "greeks": 115.4}
     assert clock["fmax_mhz"] == 103.28 and clock["limiting"] == "link"
-    assert clock["anchor_mhz"] == 103.28  # no full build: the estimate is all there is
+    # no full build: the anchors are at the default build's clock, below the estimate
+    assert clock["anchor_mhz"] == pytest.approx(TARGET_MHZ)
     assert report["resources"]["link_build"]["engines"] == "link"
     assert report["resources"]["full_build"] is None
     assert report["cycles"]["sign"]["ed25519"]["cycles"] == 40_350
