@@ -221,6 +221,11 @@ def _ratio(a, b):
     return a / b if a and b else None
 
 
+def _rate(mhz, cycles, engines):
+    """Operations/s of `engines` engines taking `cycles` each at `mhz` (None if either is)."""
+    return mhz * 1e6 / cycles * engines if mhz and cycles else None
+
+
 def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None,
             n_options: int | None = None, url: str | None = None,
             timeout: float | None = None, progress=None) -> dict:
@@ -348,12 +353,12 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
         engines = cycles["sign"][curve].get("engines", SIGN_ENGINES)
         peer = peers["sign"].get(curve, {})
         uart = _uart_rate(frames[curve], UART_BAUD)
-        dev = fmax * 1e6 / c * engines if c and fmax else None
+        dev = _rate(fmax, c, engines)
         base = cycles["basemul"][curve]["cycles"]
         throughput[curve] = {
             "unit": "signatures/s",
             "device_ops_per_s": dev,
-            "device_ops_per_s_at_target": target * 1e6 / c * engines if c else None,
+            "device_ops_per_s_at_target": _rate(target, c, engines),
             "engines": engines,
             "uart_ops_per_s": uart,
             "uart_limited_ops_per_s": min(dev, uart) if dev else None,
@@ -375,11 +380,11 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
             **{f"peer_{k}": peer.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")},
         }
     g_peer = peers["greeks"]
-    g_dev = fmax * 1e6 * GREEKS_ENGINES if fmax else None
+    g_dev = _rate(fmax, 1, GREEKS_ENGINES)
     g_uart = _uart_rate(frames["greeks"], UART_BAUD)
     throughput["greeks"] = {
         "unit": "options/s", "device_ops_per_s": g_dev,
-        "device_ops_per_s_at_target": target * 1e6 * GREEKS_ENGINES,
+        "device_ops_per_s_at_target": _rate(target, 1, GREEKS_ENGINES),
         "engines": GREEKS_ENGINES,
         "uart_ops_per_s": g_uart, "uart_limited_ops_per_s": min(g_dev, g_uart) if g_dev else None,
         "peer": g_peer.get("peer"), "peer_ops_per_s": g_peer.get("options_per_s"),
@@ -407,15 +412,13 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
     clock["anchor_mhz"] = anchor_mhz
     at = f"at {anchor_mhz:g} MHz" if anchor_mhz else None
     ours = {
-        "greeks_options_per_s": (anchor_mhz * 1e6 * GREEKS_ENGINES if anchor_mhz else None,
-                                 f"options/s {at}"),
+        "greeks_options_per_s": (_rate(anchor_mhz, 1, GREEKS_ENGINES), f"options/s {at}"),
         "greeks_latency_us": (g_cyc / anchor_mhz if anchor_mhz else None, f"us {at}"),
     }
     for curve in CURVES:
         c = cycles["sign"][curve].get("cycles")
         engines = cycles["sign"][curve].get("engines", SIGN_ENGINES)
-        ours[f"{curve}_ops_per_s"] = (anchor_mhz * 1e6 / c * engines if c and anchor_mhz
-                                      else None, f"signatures/s {at}")
+        ours[f"{curve}_ops_per_s"] = (_rate(anchor_mhz, c, engines), f"signatures/s {at}")
         ours[f"{curve}_cycles"] = (c, "cycles per signature")
         ours[f"{curve}_latency_us"] = (c / anchor_mhz if c and anchor_mhz else None, f"us {at}")
     anchors = []
