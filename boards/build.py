@@ -133,7 +133,7 @@ def _domain(net):
 
 def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, engines="default",
           build_dir=None, allow_timing_failure=False, seed=None, router="router2",
-          placer="static", pnr_freq_mhz=None, progress_out=sys.stderr, command=None):
+          placer="static", progress_out=sys.stderr, command=None):
     """Build the bitstream; return the report dict (also written to ``build_dir``).
 
     Raises :class:`flow.FlowError` if a tool fails and ``ValueError`` for impossible settings
@@ -155,8 +155,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
     seconds = {}
 
     engine_list = _engines(engines)
-    top = ULX3STop(freq_hz=freq_mhz * 1e6, baud=baud, engines=engine_list,
-                   constraint_hz=None if pnr_freq_mhz is None else pnr_freq_mhz * 1e6)
+    top = ULX3STop(freq_hz=freq_mhz * 1e6, baud=baud, engines=engine_list)
     pll = top.pll
     platform = PLATFORMS[board]()
     progress.line(
@@ -164,9 +163,6 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
         f"(PLL {float(pll.fin_hz) / 1e6:g} MHz /{pll.clki_div} x{pll.clkfb_div} = "
         f"{top.clock_hz / 1e6:g} MHz, VCO {float(pll.vco_hz) / 1e6:g} MHz), {baud} baud "
         f"(divisor {top.divisor}) -> {out}")
-    if pnr_freq_mhz is not None:
-        progress.line(f"place and route timed against {pnr_freq_mhz:g} MHz (margin over the "
-                      f"{top.clock_hz / 1e6:g} MHz clock); timing passes at the clock")
     if abs(top.clock_hz - freq_mhz * 1e6) > 1:
         progress.line(f"note: the PLL makes {top.clock_hz / 1e6:g} MHz, not {freq_mhz:g} MHz; "
                       "the appliance and the timing target use that")
@@ -202,7 +198,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
         name = cmd[0]
         title, log, tool_log, phases = stages[name]
         if name == "ecppack":
-            fmax = _fmax(out / nextpnr_report, top)
+            fmax = _fmax(out / nextpnr_report)
             if not all(v["pass"] for v in fmax.values()) and not allow_timing_failure:
                 progress.line("[4/4] pack bitstream: skipped (timing failed)")
                 break
@@ -213,7 +209,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
         progress.line(f"      {name} done in {seconds[name]:.1f} s")
 
     if fmax is None:
-        fmax = _fmax(out / nextpnr_report, top)
+        fmax = _fmax(out / nextpnr_report)
     report = _report(board, platform, top, engines, engine_list, out, nextpnr_report, fmax,
                      seconds, bit if bit.exists() else None, seed, router, placer, command)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -221,16 +217,12 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
     return report
 
 
-def _fmax(report_path, top):
-    """fmax per clock domain; "sync" passes at the PLL clock even if nextpnr was given more."""
+def _fmax(report_path):
     fmax = {}
     for net, v in flow.nextpnr_fmax(report_path).items():
-        domain = _domain(net)
-        constraint = v.get("constraint")
-        target = round(top.clock_hz / 1e6, 6) if domain == "sync" else constraint
-        fmax[domain] = {
+        target = v.get("constraint")
+        fmax[_domain(net)] = {
             "net": net, "achieved_mhz": round(v["achieved"], 2), "target_mhz": target,
-            "constraint_mhz": constraint,
             "pass": target is None or v["achieved"] >= target,
         }
     return fmax
@@ -251,7 +243,6 @@ def _report(board, platform, top, engines, engine_list, out, nextpnr_report, fma
         "engines": engines,
         "cores": _cores(engine_list),
         "target_mhz": round(top.clock_hz / 1e6, 6),
-        "pnr_mhz": round(top.constraint_hz / 1e6, 6),
         "pll": top.pll.as_dict(),
         "baud": top.baud,
         "uart_divisor": top.divisor,
@@ -298,9 +289,6 @@ def format_report(report):
                   f"{pll['fout_mhz']:g} MHz (VCO {pll['vco_mhz']:g} MHz, CLKOP_DIV "
                   f"{pll['clkop_div']}); UART {report['baud']} baud, divisor "
                   f"{report['uart_divisor']} ({report['baud_error_percent']}% off)"]
-    if report.get("pnr_mhz") and report["pnr_mhz"] != report["target_mhz"]:
-        lines.append(f"place and route timed against {report['pnr_mhz']:g} MHz (margin over "
-                     f"the {report['target_mhz']:g} MHz clock)")
     if report["critical_paths"]:
         worst = max(report["critical_paths"], key=lambda p: p["ns"])
         lines.append(f"worst path: {worst['ns']} ns {worst['from']} -> {worst['to']}")
@@ -324,9 +312,6 @@ def main(argv=None):
     ap.add_argument("--freq", type=float, default=DEFAULT_FREQ_MHZ, metavar="MHZ",
                     help=f"system clock from the PLL, MHz (default {DEFAULT_FREQ_MHZ:g}: the "
                          "PLL makes 35.71)")
-    ap.add_argument("--pnr-freq", type=float, default=None, metavar="MHZ",
-                    help="time place and route against this clock instead of the PLL's "
-                         "(over-constrain for margin; timing still passes at the PLL clock)")
     ap.add_argument("--baud", type=int, default=3_000_000, help="UART baud (default 3000000)")
     ap.add_argument("--engines", choices=ENGINE_SETS, default="default",
                     help="default: the full appliance (default_engines()); link: the link alone")
@@ -347,7 +332,7 @@ def main(argv=None):
         report = build(args.board, freq_mhz=args.freq, baud=args.baud, engines=args.engines,
                        build_dir=args.build_dir, allow_timing_failure=args.allow_timing_failure,
                        seed=args.seed, router=args.router, placer=args.placer,
-                       pnr_freq_mhz=args.pnr_freq, command=command)
+                       command=command)
     except (ValueError, flow.FlowError) as exc:
         print(f"quantgate build: error: {exc}", file=sys.stderr)
         return 2

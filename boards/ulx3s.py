@@ -191,15 +191,9 @@ class ULX3STop(Elaboratable):
     """The appliance on a ULX3S: PLL, reset, UART pins and status LEDs (module docstring)."""
 
     # no default clock here: the one default is build.DEFAULT_FREQ_MHZ (what the PLL closes at)
-    def __init__(self, *, freq_hz, baud=3_000_000, engines=(), constraint_hz=None):
+    def __init__(self, *, freq_hz, baud=3_000_000, engines=()):
         self.pll = solve_pll(freq_hz)
         self.clock_hz = round(self.pll.fout_hz)
-        # the clock nextpnr times "sync" against: the PLL's output, or higher (over-constrained
-        # place and route, for margin); the appliance always runs at the PLL's output
-        self.constraint_hz = float(self.pll.fout_hz) if constraint_hz is None else constraint_hz
-        if self.constraint_hz < float(self.pll.fout_hz):
-            raise ValueError(f"the place-and-route clock ({self.constraint_hz / 1e6:g} MHz) is "
-                             f"below the PLL clock ({self.pll.fout_hz / 1e6:g} MHz)")
         self.baud = baud
         self.divisor = uart_divisor(self.clock_hz, baud)
         self.engines = tuple(engines)
@@ -220,7 +214,7 @@ class ULX3STop(Elaboratable):
             i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1,
             i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
             **self.pll.instance_params())
-        platform.add_clock_constraint(clk, self.constraint_hz)
+        platform.add_clock_constraint(clk, float(self.pll.fout_hz))
 
         m.submodules.reset = reset = ResetHold()
         in_reset = reset.rst

@@ -122,36 +122,6 @@ def test_top_constraints(tmp_path):
     assert top.divisor == 25
 
 
-def test_over_constrained_place_and_route(tmp_path):
-    """``--pnr-freq``: nextpnr times the PLL net against a higher clock (margin), while the
-    appliance, the UART divisor and the pass/fail verdict stay at the PLL's clock."""
-    from amaranth_boards.ulx3s import ULX3S_85F_Platform
-
-    from quantgate.boards.build import _fmax
-    from quantgate.boards.ulx3s import ULX3STop
-
-    top = ULX3STop(freq_hz=36e6, baud=3_000_000, constraint_hz=41.67e6)
-    plan = ULX3S_85F_Platform().prepare(top, name="quantgate", emit_src=False)
-    plan.extract(tmp_path)
-    assert 'FREQUENCY NET "clk_pll" 41670000.0 HZ;' in (tmp_path / "quantgate.lpf").read_text()
-    assert top.clock_hz == 35_714_286 and top.divisor == 12
-    with pytest.raises(ValueError, match="below the PLL clock"):
-        ULX3STop(freq_hz=36e6, constraint_hz=30e6)
-
-    def verdict(achieved):
-        nextpnr = {"fmax": {"$glbnet$clk_pll": {"achieved": achieved, "constraint": 41.67},
-                            "$glbnet$clk25$TRELLIS_IO_IN": {"achieved": 300.0,
-                                                             "constraint": 25.0}}}
-        path = tmp_path / "nextpnr.json"
-        path.write_text(json.dumps(nextpnr))
-        return _fmax(path, top)
-
-    fmax = verdict(38.3)  # misses the 41.67 MHz it was placed for, meets the 35.71 MHz clock
-    assert fmax["sync"]["pass"] and fmax["sync"]["target_mhz"] == pytest.approx(35.714286)
-    assert fmax["sync"]["constraint_mhz"] == 41.67 and fmax["clk25"]["target_mhz"] == 25.0
-    assert not verdict(35.5)["sync"]["pass"]
-
-
 def _cli(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "quantgate.host.cli", *args],
                           capture_output=True, text=True, timeout=timeout)
