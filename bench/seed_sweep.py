@@ -4,7 +4,7 @@
     .venv/bin/python bench/seed_sweep.py build/ulx3s-85f --seeds 3-8 [--max-wirelength 530000]
 
 Needs a build directory in which ``quantgate build`` has run Yosys (``quantgate.json``,
-``quantgate.lpf``, ``build_quantgate.sh``, ``env.sh``). For each seed, in ``<dir>/seed-<N>/``,
+``quantgate.lpf``, ``build_quantgate.sh``). For each seed, in ``<dir>/seed-<N>/``,
 it runs the nextpnr command of ``build_quantgate.sh`` with ``--seed N``. When placement ends
 (nextpnr prints its post-placement fmax estimate) it reads the placement's wirelength (the
 last annealing line of ``quantgate.tim``) and stops the seed if it is above the limit: on the
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from quantgate.boards import flow
 
 WIRELEN = re.compile(r"at iteration #\d+: temp = [\d.]+, timing cost = \d+, wirelen = (\d+)")
 ESTIMATE = re.compile(r"Max frequency for clock '[^']*clk_pll': ([\d.]+) MHz")
@@ -86,9 +88,7 @@ def main(argv=None):
     for part in args.seeds.split(","):
         lo, _, hi = part.partition("-")
         seeds += range(int(lo), int(hi or lo) + 1)
-    env = (args.build_dir / "env.sh").read_text()
-    m = re.search(r"NEXTPNR_ECP5=(\S+)", env)
-    nextpnr = shlex.split(m.group(1))[0] if m else "nextpnr-ecp5"
+    nextpnr = flow.tool_env()["NEXTPNR_ECP5"]  # the tool quantgate build runs
     for seed in seeds:
         print(run_seed(args.build_dir, seed, args.max_wirelength, nextpnr), flush=True)
     return 0
