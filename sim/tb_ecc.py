@@ -20,12 +20,13 @@ import coincurve
 import nacl.bindings
 import nacl.signing
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer, with_timeout
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from quantgate.hdl.ecc import model
 from quantgate.hdl.ecc.curves import ED25519, P256, SECP256K1
+from quantgate.hdl.ecc.engine import NWORDS, PORT_W
 from quantgate.hdl.ecc.programs import IO, SELFTEST_IN, SELFTEST_OUT, Prog, rom, selftest_expected
 
 RFC8032_SEEDS = {  # RFC 8032 section 7.1, tests 1-3: secret key -> public key
@@ -98,6 +99,8 @@ class TB:
         dut.rf__addr.value = 0
         dut.rf__raddr.value = 0
         dut.rf__wdata.value = 0
+        dut.rf__shift.value = 0
+        dut.rf__rword.value = 0
 
     async def reset(self):
         self.dut.rst.value = 1
@@ -106,11 +109,16 @@ class TB:
         await RisingEdge(self.dut.clk)
 
     async def write(self, reg: int, value: int):
+        """The register port's write: 64-bit words, most significant first; ``we`` with the
+        last word."""
         d = self.dut
         d.rf__addr.value = reg
-        d.rf__wdata.value = value
-        d.rf__we.value = 1
-        await RisingEdge(d.clk)  # captured here, written into the register file at the next edge
+        d.rf__shift.value = 1
+        for i in reversed(range(NWORDS)):
+            d.rf__wdata.value = (value >> (PORT_W * i)) & ((1 << PORT_W) - 1)
+            d.rf__we.value = int(i == 0)
+            await RisingEdge(d.clk)  # the last word and `we` captured here; written next edge
+        d.rf__shift.value = 0
         d.rf__we.value = 0
         await RisingEdge(d.clk)
 
@@ -118,8 +126,14 @@ class TB:
         d = self.dut
         d.rf__raddr.value = reg
         await RisingEdge(d.clk)  # the read port samples the address
-        await RisingEdge(d.clk)  # rdata (registered) is now visible
-        return d.rf__rdata.value.to_unsigned()
+        await RisingEdge(d.clk)  # its data (registered) is now visible, one word at a time
+        value = 0
+        for i in range(NWORDS):
+            d.rf__rword.value = i
+            await Timer(1, "ns")
+            value |= d.rf__rdata.value.to_unsigned() << (PORT_W * i)
+        d.rf__rword.value = 0
+        return value
 
     async def run(self, program: int, curve: int, timeout_us=2000):
         d = self.dut
@@ -201,8 +215,9 @@ async def basemul_p256(dut):
 
 @cocotb.test()
 async def register_port_and_nop(dut):
-    """The controller's register port round-trips values; the NOP program and unknown
-    commands finish at once and leave the registers alone."""
+    """The controller's register port round-trips 291-bit values in 64-bit words and writes
+    zero when no word was shifted in; the NOP program and unknown commands finish at once and
+    leave the registers alone."""
     tb = TB(dut)
     await tb.reset()
     rng = random.Random(SEED + 3)
@@ -211,6 +226,15 @@ async def register_port_and_nop(dut):
         await tb.write(r, v)
     for r, v in vals.items():
         assert await tb.read(r) == v
+    # `we` without shifts writes zero: the staging register was cleared by the last write
+    zeroed = 3
+    dut.rf__addr.value = zeroed
+    dut.rf__we.value = 1
+    await RisingEdge(dut.clk)
+    dut.rf__we.value = 0
+    await RisingEdge(dut.clk)
+    assert await tb.read(zeroed) == 0
+    vals[zeroed] = 0
     for prog, curve in ((Prog.NOP, 0), (Prog.NOP, 2), (15, 1), (Prog.BASEMUL, 3)):
         cycles = await tb.run(prog, curve)
         assert cycles == 1 + model.START_TO_ISSUE

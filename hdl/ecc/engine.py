@@ -6,6 +6,7 @@ A small microcoded machine around the modular-arithmetic units of ``hdl/arith``:
                                   |  issue: one word per cycle at most
                                   v
       rf port (idle) --> register file 32 x 291 b (2 read ports, 1 write port)
+      (64-bit words)
                                   |  operands a, b
             +---------+-----------+-----------+----------+-----------+
             v         v           v           v          v           v
@@ -25,13 +26,17 @@ Control interface (all in the ``sync`` domain):
 * ``done``: one-cycle strobe when the program has finished (all results written).
 * ``cycles``: cycles from the handshake to ``done`` of the last program (a constant per
   program: no instruction's timing depends on data).
-* ``rf``: register-file access for a controller while the engine is idle: ``rf.addr``,
-  ``rf.wdata`` with ``rf.we`` high for one cycle write the register at the end of the next
-  cycle (the write port's inputs are registered); ``rf.rdata`` is register ``rf.raddr`` of
-  the previous cycle.  Drive ``rf.raddr`` from a register: it goes through one multiplexer
-  to the address pins of every LUT-RAM copy of the register file.  Ignored / meaningless
-  while busy (do not write in the ``cmd`` cycle).  Register numbers of the programs' inputs
-  and outputs: ``programs.IO``.
+* ``rf``: register-file access for a controller while the engine is idle, in 64-bit words
+  (``PORT_W``; a register is ``NWORDS`` = 5 words, the top one 35 bits) so that no 291-bit
+  bus runs between the engine and its controller.  Write: ``rf.shift`` high for a cycle
+  shifts ``rf.wdata`` into a staging register, most significant word first; ``rf.we`` high
+  for one cycle (with or after the last shift) writes the staging register, zero-extended,
+  into register ``rf.addr`` at the end of the next cycle and then clears it (so a 256-bit
+  value takes four shifts, and ``rf.we`` with no shift writes zero).  Read: ``rf.rdata`` is
+  word ``rf.rword`` (combinational) of register ``rf.raddr`` of the previous cycle.  Drive
+  ``rf.raddr`` from a register: it goes through one multiplexer to the address pins of every
+  LUT-RAM copy of the register file.  Ignored / meaningless while busy (do not write in the
+  ``cmd`` cycle).  Register numbers of the programs' inputs and outputs: ``programs.IO``.
 * ``error``: sticky (cleared by the next command) if a unit was issued while not ready or
   two results met at the write port; never set by a correctly scheduled program.
 
@@ -56,18 +61,22 @@ from . import tables as T
 from .microcode import FIELDS, NREG, WRITE, Flag, Op
 from .programs import rom
 
-__all__ = ["CurveEngine", "CmdLayout", "RegisterPort", "Word"]
+__all__ = ["CurveEngine", "CmdLayout", "RegisterPort", "Word", "PORT_W", "NWORDS"]
 
 W = A.W
+PORT_W = 64  # the register port's word
+NWORDS = -(-W // PORT_W)
 Word = data.StructLayout({name: width for name, width in FIELDS})
 CmdLayout = data.StructLayout({"program": 4, "curve": 2})
 #: the controller's side of the register-file port
 RegisterPort = wiring.Signature({
     "addr": Out(range(NREG)),  # write address
     "we": Out(1),
-    "wdata": Out(W),
+    "shift": Out(1),
+    "wdata": Out(PORT_W),
     "raddr": Out(range(NREG)),
-    "rdata": In(W),
+    "rword": Out(range(NWORDS)),
+    "rdata": In(PORT_W),
 })
 
 NDIG = 65
@@ -195,8 +204,12 @@ class CurveEngine(wiring.Component):
         m.d.comb += [
             rda.addr.eq(Mux(running, ir.a, self.rf.raddr)),
             rdb.addr.eq(ir.b),
-            self.rf.rdata.eq(rda.data),
         ]
+        # the controller's read: one 64-bit word of the read port's data
+        with m.Switch(self.rf.rword):
+            for i in range(NWORDS):
+                with m.Case(i):
+                    m.d.comb += self.rf.rdata.eq(rda.data[PORT_W * i: PORT_W * (i + 1)])
         ex_mul, ex_as, ex_sub, ex_frz, ex_lu, ex_tst, ex_teq, ex_rcd = (
             Signal(name=n) for n in
             ("ex_mul", "ex_as", "ex_sub", "ex_frz", "ex_lu", "ex_tst", "ex_teq", "ex_rcd"))
@@ -406,9 +419,7 @@ class CurveEngine(wiring.Component):
         # address are registers (they fan out to every LUT-RAM cell); only the data goes
         # through the AND-OR multiplexer in the write cycle, selected by registered valids.
         ext_pv = ~running & self.rf.we
-        ext_d = Signal(W)
-        ext_a = Signal(range(NREG))
-        m.d.sync += [ext_d.eq(self.rf.wdata), ext_a.eq(self.rf.addr)]
+        ext_d = Signal(W)  # the controller's staging register: words shift in at the bottom
         pre = [  # (valid in the cycle before the write, destination)
             (mul_pv, mul_pd),
             (as_pv, as_pd),
@@ -429,6 +440,11 @@ class CurveEngine(wiring.Component):
         for v, d in pre:
             addr_or = addr_or | Mux(v, d, 0)
         m.d.sync += [wr_en.eq(Cat(*[v for v, _ in pre]).any()), wr_addr.eq(addr_or)]
+        ext_base = Mux(fin[-1], 0, ext_d)  # cleared in its write cycle (last in `pre`)
+        with m.If(self.rf.shift):
+            m.d.sync += ext_d.eq(Cat(self.rf.wdata, ext_base[:W - PORT_W]))
+        with m.Elif(fin[-1]):
+            m.d.sync += ext_d.eq(0)
         data_or = Const(0, W)
         for v, x in zip(fin, srcs, strict=True):
             data_or = data_or | Mux(v, x, 0)

@@ -37,7 +37,9 @@ secret halves of the store (``scalar``, ``prefix``) reach only the curve engine'
 port, the SHA-512 feeder and the nonce generator. Transient copies of secrets (``key``,
 ``pre``, ``prefix``, the curve engine's register file, the SHA cores' states, the nonce) are
 wiped before the response is sent, and after reset (memories do not reset: the slot memories
-and the engine's registers are overwritten with zeros during the first 32 cycles).
+and the engine's registers are overwritten with zeros during the first 32 cycles). The
+register writer's ``wbuf`` and the engine's staging register empty themselves as each value
+is written.
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
@@ -48,7 +50,7 @@ from quantgate import wire
 
 from ..arith import model as A
 from ..ecc.curves import CURVES
-from ..ecc.engine import CurveEngine
+from ..ecc.engine import NWORDS, PORT_W, CurveEngine
 from ..ecc.microcode import NREG
 from ..ecc.programs import IO, Prog
 from ..link.layouts import FrameStream
@@ -238,26 +240,50 @@ class KeySlots(wiring.Component):
         ]
 
         # ---- curve engine register port and program --------------------------------------
-        enc = ecc.rf.rdata
-        pub_ed = Cat(enc[:256], Const(0, 8))  # little-endian y | sign(x) << 255
-        pub_w = _byteswap(enc[:264], 33)  # SEC1, big-endian
-        assert len(pub_w) == len(pub_ed) == PUBLIC_BITS
+        # The port carries 64-bit words.  Reads: `rword` steps through a register's words and
+        # they shift into `sig_r` or `sig_s` (the top word only for a public key's SEC1
+        # prefix byte).  Writes: `wbuf` loads a 256-bit value in one cycle and shifts it out
+        # most significant word first, `we` with the last word (the writer below).
+        word = ecc.rf.rdata
         prog = Signal(4)
         # the read address is a register: it fans out to every LUT-RAM copy of the engine's
         # register file, so no state decoding may sit in front of it
         raddr = Signal(range(NREG), init=IO["enc"])
+        rword = Signal(range(NWORDS))
         m.d.comb += [
             ecc.rf.raddr.eq(raddr),
-            ecc.rf.addr.eq(0),  # write address, set by the writing states below
-            ecc.rf.wdata.eq(0),
+            ecc.rf.rword.eq(rword),
             ecc.cmd.payload.program.eq(prog),
             ecc.cmd.payload.curve.eq(curve[:2]),
         ]
         # what a finished program leads to
         PH_LOAD, PH_ED_R, PH_ED_S, PH_ECDSA = range(4)
         phase = Signal(2)
-        sig_r = Signal(256)  # Ed25519 R encoding (LE) / ECDSA r (integer)
+        sig_r = Signal(256)  # Ed25519 R encoding (LE) / ECDSA r (integer); a public key
         sig_s = Signal(256)
+        pub_ed = Cat(sig_r, Const(0, 8))  # little-endian y | sign(x) << 255
+        pub_w = _byteswap(Cat(sig_r, word[:8]), 33)  # SEC1, big-endian (prefix: word 4)
+        assert len(pub_w) == len(pub_ed) == PUBLIC_BITS
+        assert 4 * PORT_W == 256 and NWORDS == 5
+
+        # ---- register writer: one 256-bit value, four words --------------------------------
+        wbuf = Signal(256)  # shifts out zeros behind it: empty once written
+        wleft = Signal(range(5))  # words still to shift out
+        waddr = Signal(range(NREG))
+        w_go = Signal()  # load `w_val` for register `w_dst` (only when `w_idle`)
+        w_val = Signal(256)
+        w_dst = Signal(range(NREG))
+        w_idle = wleft == 0
+        with m.If(w_go):
+            m.d.sync += [wbuf.eq(w_val), wleft.eq(4), waddr.eq(w_dst)]
+        with m.Elif(~w_idle):
+            m.d.sync += [wbuf.eq(wbuf << PORT_W), wleft.eq(wleft - 1)]
+        m.d.comb += [
+            ecc.rf.shift.eq(~w_idle),
+            ecc.rf.wdata.eq(wbuf[256 - PORT_W:]),
+            ecc.rf.we.eq(wleft == 1),
+            ecc.rf.addr.eq(waddr),
+        ]
 
         # ---- cycle statistics -------------------------------------------------------------
         opcyc = Signal(32)  # cycles since the request's last byte
@@ -274,7 +300,9 @@ class KeySlots(wiring.Component):
         m.d.comb += store.write.slot.eq(slot[:3])
 
         def rf_write(addr, value):
-            m.d.comb += [ecc.rf.we.eq(1), ecc.rf.addr.eq(addr), ecc.rf.wdata.eq(value)]
+            """Start writing ``value`` (256 bits) to engine register ``addr``; the state must
+            hold while ``w_idle`` is low (the previous write is still shifting)."""
+            m.d.comb += [w_go.eq(1), w_dst.eq(addr), w_val.eq(value)]
 
         def fail(err):
             m.d.sync += [kind.eq(KIND_ERROR), code.eq(err)]
@@ -377,20 +405,22 @@ class KeySlots(wiring.Component):
                         m.d.sync += [key.eq(clamped), prefix.eq(h[256:])]
                         m.d.comb += hasher.flush.eq(1)
                         m.next = "LOAD"
-                with m.Elif(hasher.digest_valid):
+                with m.Elif(hasher.digest_valid & w_idle):
                     rf_write(IO["lo"], h[:256])
                     m.next = "DIGEST_HI"
-            with m.State("DIGEST_HI"):
-                m.d.comb += hasher.take.eq(1)
-                rf_write(IO["hi"], h[256:])
-                with m.If(phase == PH_ED_R):
-                    m.next = "START"
-                with m.Else():  # the last hash of the request: overwrite the core's state
-                    m.d.comb += hasher.flush.eq(1)
-                    m.next = "WRITE_D"
+            with m.State("DIGEST_HI"):  # the digest is held until taken
+                with m.If(w_idle):
+                    m.d.comb += hasher.take.eq(1)
+                    rf_write(IO["hi"], h[256:])
+                    with m.If(phase == PH_ED_R):
+                        m.next = "START"
+                    with m.Else():  # the last hash of the request: overwrite the core's state
+                        m.d.comb += hasher.flush.eq(1)
+                        m.next = "WRITE_D"
             with m.State("WRITE_D"):  # the secret scalar (Ed25519 a, ECDSA d) into IO["d"]
-                rf_write(IO["d"], store.secret.scalar)
-                m.next = "START"
+                with m.If(w_idle):
+                    rf_write(IO["d"], store.secret.scalar)
+                    m.next = "START"
 
             # -- LOAD_KEY ECDSA range check ------------------------------------------------
             with m.State("RANGE"):  # d - n limb by limb; key rotates back to d in 8 cycles
@@ -409,8 +439,9 @@ class KeySlots(wiring.Component):
                     fail(wire.Err.BAD_ARGUMENT)
                     m.next = "SEND"
             with m.State("LOAD"):
-                rf_write(IO["k"], key)
-                m.next = "START"
+                with m.If(w_idle):
+                    rf_write(IO["k"], key)
+                    m.next = "START"
 
             # -- ECDSA nonce ---------------------------------------------------------------
             with m.State("NONCE"):
@@ -424,63 +455,75 @@ class KeySlots(wiring.Component):
                         fail(wire.Err.SIGN_FAILED)
                         m.next = "SCRUB"
             with m.State("NONCE_K"):
-                rf_write(IO["k"], nonce.k)
-                m.d.comb += nonce.wipe.eq(1)
-                m.next = "NONCE_Z"
+                with m.If(w_idle):
+                    rf_write(IO["k"], nonce.k)
+                    m.d.comb += nonce.wipe.eq(1)
+                    m.next = "NONCE_Z"
             with m.State("NONCE_Z"):
-                rf_write(IO["lo"], key)
-                m.next = "WRITE_D"
+                with m.If(w_idle):
+                    rf_write(IO["lo"], key)
+                    m.next = "WRITE_D"
 
             # -- curve engine ----------------------------------------------------------------
-            with m.State("START"):
-                m.d.comb += ecc.cmd.valid.eq(1)
-                with m.If(ecc.cmd.ready):
-                    m.next = "RUN"
+            with m.State("START"):  # the last write's `we` is out: the engine may start
+                with m.If(w_idle):
+                    m.d.comb += ecc.cmd.valid.eq(1)
+                    with m.If(ecc.cmd.ready):
+                        m.next = "RUN"
             with m.State("RUN"):
-                m.d.sync += raddr.eq(IO["enc"])
+                m.d.sync += [raddr.eq(IO["enc"]), rword.eq(0)]
                 with m.If(ecc.done):
                     m.next = "READ"
             with m.State("READ"):  # the last results are written: read address IO["enc"]
-                m.d.sync += raddr.eq(IO["x"])
                 m.next = "READ_ENC"
-            with m.State("READ_ENC"):  # rf.rdata = IO["enc"]; read address IO["x"]
-                m.d.sync += raddr.eq(IO["y"])
-                with m.Switch(phase):
-                    with m.Case(PH_LOAD):  # all fields of the slot at once
-                        m.d.comb += [
-                            store.write.en.eq(1),
-                            store.write.valid.eq(1),
-                            store.write.curve.eq(curve[:2]),
-                            store.write.scalar.eq(key),
-                            store.write.prefix.eq(prefix),
-                            store.write.public.eq(Mux(is_ed, pub_ed, pub_w)),
-                        ]
-                        m.d.sync += ok_op.eq(1)
-                        m.next = "SCRUB"
-                    with m.Case(PH_ED_R):  # SHA-512(R || A || M)
-                        m.d.sync += [
-                            sig_r.eq(enc[:256]), pre_src.eq(PRE_R_A),
-                            phase.eq(PH_ED_S), prog.eq(Prog.ED_S),
-                        ]
-                        m.next = "PRELOAD"
-                    with m.Case(PH_ED_S):
-                        m.d.sync += [
-                            sig.eq(Cat(curve, sig_r, enc[:256], Const(0, 8))),
-                            kind.eq(KIND_SIG), ok_op.eq(1),
-                        ]
-                        m.next = "SCRUB"
-                    with m.Case(PH_ECDSA):
-                        m.d.sync += sig_r.eq(enc[:256])
-                        m.next = "READ_S"
-            with m.State("READ_S"):  # rf.rdata = IO["x"] = s; read address IO["y"]
-                m.d.sync += sig_s.eq(enc[:256])
-                m.next = "READ_V"
-            with m.State("READ_V"):  # rf.rdata = IO["y"] = v | bad << 2
+            with m.State("READ_ENC"):  # rf.rdata = word `rword` of IO["enc"], 5 cycles
+                m.d.sync += rword.eq(rword + 1)
+                with m.If(rword != 4):  # words 0-3: R / S / r / a public key's 256 bits
+                    with m.If(phase == PH_ED_S):
+                        m.d.sync += sig_s.eq(Cat(sig_s[PORT_W:], word))
+                    with m.Else():
+                        m.d.sync += sig_r.eq(Cat(sig_r[PORT_W:], word))
+                with m.If((rword == 3) & (phase == PH_ECDSA)):
+                    m.d.sync += raddr.eq(IO["x"])  # s: its data from the next cycle on
+                with m.If(rword == 4):  # word 4: a SEC1 public key's prefix byte
+                    m.d.sync += rword.eq(0)
+                    with m.Switch(phase):
+                        with m.Case(PH_LOAD):  # all fields of the slot at once
+                            m.d.comb += [
+                                store.write.en.eq(1),
+                                store.write.valid.eq(1),
+                                store.write.curve.eq(curve[:2]),
+                                store.write.scalar.eq(key),
+                                store.write.prefix.eq(prefix),
+                                store.write.public.eq(Mux(is_ed, pub_ed, pub_w)),
+                            ]
+                            m.d.sync += ok_op.eq(1)
+                            m.next = "SCRUB"
+                        with m.Case(PH_ED_R):  # SHA-512(R || A || M)
+                            m.d.sync += [pre_src.eq(PRE_R_A), phase.eq(PH_ED_S),
+                                         prog.eq(Prog.ED_S)]
+                            m.next = "PRELOAD"
+                        with m.Case(PH_ED_S):
+                            m.d.sync += [
+                                sig.eq(Cat(curve, sig_r, sig_s, Const(0, 8))),
+                                kind.eq(KIND_SIG), ok_op.eq(1),
+                            ]
+                            m.next = "SCRUB"
+                        with m.Case(PH_ECDSA):
+                            m.next = "READ_S"
+            with m.State("READ_S"):  # rf.rdata = word `rword` of IO["x"] = s, 4 cycles
+                m.d.sync += [rword.eq(rword + 1), sig_s.eq(Cat(sig_s[PORT_W:], word))]
+                with m.If(rword == 2):
+                    m.d.sync += raddr.eq(IO["y"])  # v: its data from READ_V on
+                with m.If(rword == 3):
+                    m.d.sync += rword.eq(0)
+                    m.next = "READ_V"
+            with m.State("READ_V"):  # rf.rdata = word 0 of IO["y"] = v | bad << 2
                 # `sig` loads either way (its enable stays a state bit); it is sent only as
                 # KIND_SIG and cleared when the response is latched
                 m.d.sync += sig.eq(Cat(curve, _byteswap(sig_r, 32), _byteswap(sig_s, 32),
-                                       enc[:2], Const(0, 6)))
-                with m.If(enc[2]):
+                                       word[:2], Const(0, 6)))
+                with m.If(word[2]):
                     fail(wire.Err.SIGN_FAILED)
                 with m.Else():
                     m.d.sync += [kind.eq(KIND_SIG), ok_op.eq(1)]
