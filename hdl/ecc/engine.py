@@ -87,6 +87,15 @@ assert all(WRITE[op] == 2 for op in U.LU_OPS)
 assert U.STATE_WRITE == {Op.TSTB: 2, Op.TEQ: 2, Op.RCD: 2 + NDIG - 1}
 
 
+def bit_positions(img, op) -> list:
+    """The bit positions (``imm``) that the program image's ``op`` words use.  SETB and TSTB
+    are built for these alone: a general 291-way bit decoder / multiplexer cost ~600 LUTs on
+    the operand bus, and the ROM is fixed when the engine is built."""
+    pos = sorted({w["imm"] for w in map(U.decode, img.words) if w["op"] == op})
+    assert all(p < W for p in pos), (op, pos)
+    return pos
+
+
 def _delay(m, name, n, valid, value, width):
     """n-stage delay line of (valid, value); returns the last stage."""
     v, x = valid, value
@@ -277,8 +286,12 @@ class CurveEngine(wiring.Component):
         lu_v = Signal()
         lu_dst = Signal(range(NREG))
         lu_out = Signal(W)
-        mask = Signal(W)  # SETB: decoded from ir.imm in the issue cycle (registered)
-        m.d.sync += mask.eq(Const(1, W) << ir.imm[:9])
+        # SETB: its positions decoded from ir.imm in the issue cycle (registered)
+        setb_at = {p: Signal(name=f"setb_at{p}") for p in bit_positions(img, Op.SETB)}
+        for p, hit in setb_at.items():
+            m.d.sync += hit.eq(ir.imm[:9] == p)
+        setb_val = Cat(*[Mux(setb_at[i], b[0], a[i]) if i in setb_at else a[i]
+                         for i in range(W)])
         lu_val = Signal(W)
         with m.Switch(ex_op):
             with m.Case(Op.SEL):
@@ -290,34 +303,35 @@ class CurveEngine(wiring.Component):
             with m.Case(Op.XOR):
                 m.d.comb += lu_val.eq(a ^ b)
             with m.Default():  # SETB
-                m.d.comb += lu_val.eq((a & ~mask) | Mux(b[0], mask, 0))
+                m.d.comb += lu_val.eq(setb_val)
         m.d.sync += [lu_v.eq(ex_lu), lu_dst.eq(ex_dst), lu_out.eq(lu_val)]
 
         # ---- flags: TSTB / TEQ (written at the end of t+2) ---------------------------------
-        # t+1: the 16-bit group holding the tested bit, and per-group equality (registered);
-        # t+2: the bit within the group / all groups equal -> flag (a 291:1 multiplexer or a
-        # 291-bit comparison in one cycle was the slowest path of the engine's own logic)
+        # t+1: the bits TSTB can test (bit_positions) with a one-hot select, and per-group
+        # equality (registered); t+2: the selected bit / all groups equal -> flag (a 291-bit
+        # comparison in one cycle was the slowest path of the engine's own logic)
+        tstb = bit_positions(img, Op.TSTB)
         ngrp = (W + 15) // 16
         a_pad = Cat(a, Const(0, 16 * ngrp - W))
         b_pad = Cat(b, Const(0, 16 * ngrp - W))
         tf_v = Signal()
         tf_teq = Signal()
         tf_f = Signal(2)
-        tf_pos = Signal(4)
-        tf_grp = Signal(16)
+        tf_bits = Signal(len(tstb))
+        tf_hit = Signal(len(tstb))
         tf_eq = Signal(ngrp)
         m.d.sync += [
             tf_v.eq(ex_tst | ex_teq),
             tf_teq.eq(ex_teq),
             tf_f.eq(ex_dst[:2]),
-            tf_pos.eq(ex_imm[:4]),
-            tf_grp.eq(a_pad.word_select(ex_imm[4:9], 16)),
+            tf_bits.eq(Cat(*[a[p] for p in tstb])),
+            tf_hit.eq(Cat(*[ex_imm == p for p in tstb])),
             tf_eq.eq(Cat(*[a_pad[16 * i: 16 * i + 16] == b_pad[16 * i: 16 * i + 16]
                            for i in range(ngrp)])),
         ]
         with m.If(tf_v):
             m.d.sync += flags.bit_select(tf_f, 1).eq(
-                Mux(tf_teq, tf_eq.all(), tf_grp.bit_select(tf_pos, 1)))
+                Mux(tf_teq, tf_eq.all(), (tf_bits & tf_hit).any()))
 
         # ---- recoder: one digit per cycle, t+2 .. t+66 (sr complete at the end of t+66) ---
         # v = nibble + carry; carry' = (v >= 9); digit = v - 16 carry' as (|digit|, carry')
