@@ -1,5 +1,5 @@
-"""bench/seed_sweep.py: reads a placement's wirelength and estimate from nextpnr's log, and
-builds the seed's nextpnr command from the build's own script."""
+"""bench/seed_sweep.py: reads a placement's wirelength and estimate from nextpnr's log, sees
+when router2 has stalled, and builds the seed's nextpnr command from the build's own script."""
 
 import importlib.util
 from pathlib import Path
@@ -41,3 +41,20 @@ def test_nextpnr_command_adds_the_seed_and_reads_the_netlist_from_the_build(tmp_
     assert cmd[cmd.index("--lpf") + 1] == "../quantgate.lpf"
     assert cmd[cmd.index("--report") + 1] == "quantgate_nextpnr.json"
     assert cmd[cmd.index("--placer") + 1] == "static" and "--85k" in cmd
+
+
+def _routing(counts):
+    return PLACED + "".join(
+        f"Info:     iter={i} wires=1100000 overused={n} overuse={n + 10} archfail=NA\n"
+        for i, n in enumerate(counts, start=2))
+
+
+def test_stalled_when_no_new_low_for_the_given_iterations():
+    falling = [52000, 35000, 20000, 9000, 5200, 5100, 5150, 5120, 5300]
+    assert seed_sweep.stalled(_routing(falling), 8) is None
+    # iterations 1..: 81172 (PLACED), then the counts above; the floor 5100 is iteration 7
+    assert seed_sweep.stalled(_routing(falling + [5400, 5500, 5600]), 5) == (7, 5100)
+    assert seed_sweep.stalled(_routing(falling + [5400, 5500, 5600]), 6) == (7, 5100)
+    assert seed_sweep.stalled(_routing(falling + [5400, 5500, 5600]), 7) is None
+    # a slow descent keeps making new lows: never stalled
+    assert seed_sweep.stalled(_routing(list(range(3000, 100, -100))), 3) is None
