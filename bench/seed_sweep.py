@@ -56,17 +56,21 @@ def stalled(log_text, iterations):
     return (at + 1, floor) if len(counts) - 1 - at >= iterations else None
 
 
-def nextpnr_command(build_dir, seed):
-    """The nextpnr command line of ``build_quantgate.sh``, with ``--seed``."""
+def nextpnr_command(build_dir, seed, extra=()):
+    """The nextpnr command line of ``build_quantgate.sh``, with ``--seed`` and ``extra``
+    (an option in ``extra`` replaces the script's, e.g. ``--router router1``)."""
     for line in (Path(build_dir) / "build_quantgate.sh").read_text().splitlines():
         if '"$NEXTPNR_ECP5"' in line:
             words = shlex.split(line.replace('"$NEXTPNR_ECP5"', "NEXTPNR"))
             words = [w.replace("quantgate.", "../quantgate.") if w.endswith((".json", ".lpf"))
                      and not w.endswith("_nextpnr.json") else w for w in words[1:]]
-            if "--seed" in words:  # a build made with --seed: this sweep sets its own
-                i = words.index("--seed")
-                del words[i:i + 2]
-            return [*words, "--seed", str(seed)]
+            extra = [*extra, "--seed", str(seed)]  # a build made with --seed: replaced
+            for opt in (w for w in extra if w.startswith("--")):
+                if opt in words:
+                    i = words.index(opt)
+                    takes_value = i + 1 < len(words) and not words[i + 1].startswith("--")
+                    del words[i:i + 1 + takes_value]
+            return [*words, *extra]
     raise ValueError(f"no nextpnr command in {build_dir}/build_quantgate.sh")
 
 
@@ -76,7 +80,7 @@ def run_seed(build_dir, seed, max_wirelength, nextpnr, stall_iterations=8, extra
     work.mkdir(exist_ok=True)
     tim = work / "quantgate.tim"
     tim.unlink(missing_ok=True)
-    cmd = [nextpnr, *nextpnr_command(build_dir, seed), *extra]
+    cmd = [nextpnr, *nextpnr_command(build_dir, seed, extra)]
     with open(work / "nextpnr.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT)
         placed = None

@@ -41,6 +41,9 @@ def test_nextpnr_command_adds_the_seed_and_reads_the_netlist_from_the_build(tmp_
     assert cmd[cmd.index("--lpf") + 1] == "../quantgate.lpf"
     assert cmd[cmd.index("--report") + 1] == "quantgate_nextpnr.json"
     assert cmd[cmd.index("--placer") + 1] == "static" and "--85k" in cmd
+    cmd = seed_sweep.nextpnr_command(tmp_path, 3, ["--router", "router1", "--no-tmdriv"])
+    assert cmd[-5:] == ["--router", "router1", "--no-tmdriv", "--seed", "3"]
+    assert cmd.count("--router") == 1 and cmd.count("--seed") == 1 and "router2" not in cmd
 
 
 def _routing(counts):
