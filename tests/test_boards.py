@@ -238,3 +238,23 @@ def test_reset_hold_and_led_stretch():
 
     sim.add_testbench(stretch)
     sim.run()
+
+
+def test_build_cli_defaults_seed_and_router_per_engine_set(monkeypatch):
+    """The full appliance builds with the seed and router that met timing; the link alone
+    with nextpnr's seed and router2; options given on the command line win."""
+    from quantgate.boards import build as build_mod
+
+    calls = []
+
+    def fake_build(board, **kw):
+        calls.append(kw)
+        raise ValueError("stop here")  # main() reports it and returns 2
+
+    monkeypatch.setattr(build_mod, "build", fake_build)
+    assert build_mod.main(["--board", "ulx3s-85f"]) == 2
+    assert build_mod.main(["--board", "ulx3s-85f", "--engines", "link"]) == 2
+    assert build_mod.main(["--board", "ulx3s-85f", "--seed", "5", "--router", "router2"]) == 2
+    assert [(c["seed"], c["router"]) for c in calls] == [
+        (build_mod.FULL_DEFAULTS["seed"], build_mod.FULL_DEFAULTS["router"]),
+        (None, "router2"), (5, "router2")]
