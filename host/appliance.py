@@ -29,15 +29,25 @@ class Appliance:
         self._session = Session(timeout=timeout, retries=retries)
         self._lock = threading.Lock()
         self._info: dict | None = None  # INFO, cached by info(); stats() needs the core list
+        self.client_name: str | None = None  # the name a connector gave this client's token
 
     @classmethod
     def open(cls, url: str = "sim://", *, timeout: float | None = None,
-             retries: int = DEFAULT_RETRIES) -> "Appliance":
+             retries: int = DEFAULT_RETRIES, token: str | bytes | None = None) -> "Appliance":
         """Connect to `url` (see transport.open_transport); use as a context manager.
-        `timeout` is per attempt, in seconds (default 2, or 10 for sim://)."""
+        `timeout` is per attempt, in seconds (default 2, or 10 for sim://). `token` identifies
+        this client to a connector (`quantgate serve --config`); a refused token raises
+        PermissionDenied here."""
         if timeout is None:
             timeout = default_timeout(url)
-        return cls(open_transport(url), timeout=timeout, retries=retries)
+        dev = cls(open_transport(url), timeout=timeout, retries=retries)
+        if token is not None:
+            try:
+                dev.client_name = dev.call(commands.auth(token))
+            except BaseException:
+                dev.close()
+                raise
+        return dev
 
     def close(self) -> None:
         with self._lock:
@@ -141,17 +151,18 @@ class Appliance:
     # -- requests and pipelining ------------------------------------------------------------
 
     def call(self, command: Command) -> Any:
-        return command.parse(self.result(self.submit(command.op, command.payload)))
+        return command.parse(self.result(self.submit(command.op, command.payload,
+                                                     secret=command.secret)))
 
     def request(self, op: int, payload: bytes = b"") -> bytes:
         """Send one raw request and wait for its result payload."""
         return self.result(self.submit(op, payload))
 
-    def submit(self, op: int, payload: bytes = b"") -> Request:
+    def submit(self, op: int, payload: bytes = b"", *, secret: bool = False) -> Request:
         """Queue a request and put it on the wire as soon as the window allows; returns at once.
-        Collect it with result()."""
+        Collect it with result(). `secret`: the payload is never shown in a repr."""
         with self._lock:
-            req = self._session.submit(op, payload)
+            req = self._session.submit(op, payload, secret=secret)
             try:
                 self._pump(b"")
             except LinkError as exc:
@@ -198,7 +209,8 @@ class Appliance:
         try:
             for item in requests:
                 command = Command(*item)
-                pending.append((command, self.submit(command.op, command.payload)))
+                pending.append((command, self.submit(command.op, command.payload,
+                                                     secret=command.secret)))
                 if len(pending) >= depth:
                     yield self._collect(*pending.popleft(), return_exceptions)
             while pending:

@@ -38,6 +38,7 @@ class AsyncAppliance:
         self._closing = False
         self._error: BaseException | None = None
         self._info: dict | None = None  # INFO, cached by info(); stats() needs the core list
+        self.client_name: str | None = None  # the name a connector gave this client's token
         self._reader = threading.Thread(target=self._read_loop, name="quantgate-reader",
                                         daemon=True)
         self._reader.start()
@@ -45,21 +46,30 @@ class AsyncAppliance:
 
     @classmethod
     def open(cls, url: str = "sim://", *, timeout: float | None = None,
-             retries: int = DEFAULT_RETRIES) -> "_Opening":
-        """`async with AsyncAppliance.open(url) as dev`, or `dev = await ...open(url)`."""
+             retries: int = DEFAULT_RETRIES, token: str | bytes | None = None) -> "_Opening":
+        """`async with AsyncAppliance.open(url) as dev`, or `dev = await ...open(url)`.
+        `token`: as Appliance.open (a connector's client token)."""
 
         if timeout is None:
             timeout = default_timeout(url)
+        auth = None if token is None else commands.auth(token)  # checked before connecting
 
         async def connect() -> AsyncAppliance:
             # Opening may block for minutes (sim:// compiles the model): keep the loop free.
             transport = await asyncio.get_running_loop().run_in_executor(
                 None, open_transport, url)
             try:
-                return cls(transport, timeout=timeout, retries=retries)
+                dev = cls(transport, timeout=timeout, retries=retries)
             except BaseException:
                 transport.close()
                 raise
+            if auth is not None:
+                try:
+                    dev.client_name = await dev.call(auth)
+                except BaseException:
+                    await dev.aclose()
+                    raise
+            return dev
 
         return _Opening(connect)
 
@@ -141,18 +151,21 @@ class AsyncAppliance:
     # -- requests and pipelining --------------------------------------------------------------
 
     async def call(self, command: Command) -> Any:
-        return command.parse(await self.submit(command.op, command.payload))
+        return command.parse(await self.submit(command.op, command.payload,
+                                               secret=command.secret))
 
     async def request(self, op: int, payload: bytes = b"") -> bytes:
         return await self.submit(op, payload)
 
-    def submit(self, op: int, payload: bytes = b"") -> asyncio.Future:
+    def submit(self, op: int, payload: bytes = b"", *, secret: bool = False) -> asyncio.Future:
         """Queue a request; the future resolves to its result payload (or DeviceError /
-        QuantgateTimeout). Cancelling the future drops the request."""
+        QuantgateTimeout). Cancelling the future drops the request. `secret`: the payload is
+        never shown in a repr."""
         if self._closing or self._error is not None:
             raise LinkError("appliance closed") from self._error
         fut = self._loop.create_future()
-        req = self._session.submit(op, payload, callback=functools.partial(_settle, fut))
+        req = self._session.submit(op, payload, callback=functools.partial(_settle, fut),
+                                   secret=secret)
         fut.add_done_callback(functools.partial(self._on_future_done, req))
         self._pump()
         return fut
@@ -164,7 +177,8 @@ class AsyncAppliance:
         try:
             for item in requests:
                 command = Command(*item)
-                pending.append((command, self.submit(command.op, command.payload)))
+                pending.append((command, self.submit(command.op, command.payload,
+                                                     secret=command.secret)))
                 if len(pending) >= depth:
                     yield await _collect(*pending.popleft(), return_exceptions)
             while pending:

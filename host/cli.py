@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "slot 7); exit 0 only if every check passes", add_help=False)
     sub.add_parser("bench", help="benchmark report: bench/results.md and bench/results.json",
                    add_help=False)
+    # Options after `serve` belong to quantgate.host.connector.server (--help there).
+    sub.add_parser("serve", help="share appliances among many client processes (--device URL "
+                                 "--listen HOST:PORT)", add_help=False)
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":
@@ -112,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench
 
         return bench.main(rest)
+    if args.command == "serve":
+        from .connector import server
+
+        return server.main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.url.startswith("sim://"):

@@ -85,20 +85,38 @@ def encode_request(op: int, seq: int, payload: bytes = b"") -> bytes:
     return encode_frame(op, seq, payload)
 
 
+def encode_error(seq: int, code: int, request_op: int) -> bytes:
+    """An error response frame (opcode 0xFF, payload: code, request opcode)."""
+    return encode_frame(wire.Op.ERROR, seq, bytes([code, request_op & 0xFF]))
+
+
+class BadFrame(NamedTuple):
+    """A frame whose header could be read but that failed a check (reported by a FrameDecoder
+    made with report_errors=True): the error a device answers it with, and its header fields
+    as received (the seq may itself be corrupted when the CRC is wrong)."""
+
+    code: int  # wire.Err.BAD_CRC or wire.Err.BAD_LENGTH
+    op: int
+    seq: int
+
+
 class FrameDecoder:
     """Incremental frame decoder: feed() raw bytes, get whole, checked frames back.
 
     Malformed frames are counted in `stats` and skipped; the decoder resynchronises at the next
-    delimiter and never raises on bad input.
+    delimiter and never raises on bad input. With report_errors=True, a frame with a readable
+    header that fails the CRC or length check is also returned, as a BadFrame, so that a server
+    can answer it as a device would.
     """
 
-    def __init__(self):
+    def __init__(self, *, report_errors: bool = False):
+        self._report = report_errors
         self._buf = bytearray()
         self._overflow = False  # discarding the rest of an oversize frame
         self.stats = dict.fromkeys(
             ("frames", "cobs_errors", "crc_errors", "length_errors", "oversize"), 0)
 
-    def feed(self, data: bytes) -> list[Frame]:
+    def feed(self, data: bytes) -> list[Frame | BadFrame]:
         frames = []
         start = 0
         while True:
@@ -125,7 +143,7 @@ class FrameDecoder:
             self._overflow = True
             self._buf.clear()
 
-    def _decode(self, raw: bytes) -> Frame | None:
+    def _decode(self, raw: bytes) -> Frame | BadFrame | None:
         try:
             body = cobs_decode(raw)
         except ValueError:
@@ -134,13 +152,13 @@ class FrameDecoder:
         if len(body) < MIN_FRAME:
             self.stats["length_errors"] += 1
             return None
+        version, op, seq, length = _HEADER.unpack_from(body)
         if binascii.crc32(body[:-4]) != _CRC.unpack_from(body, len(body) - 4)[0]:
             self.stats["crc_errors"] += 1
-            return None
-        version, op, seq, length = _HEADER.unpack_from(body)
+            return BadFrame(wire.Err.BAD_CRC, op, seq) if self._report else None
         if length != len(body) - MIN_FRAME:
             self.stats["length_errors"] += 1
-            return None
+            return BadFrame(wire.Err.BAD_LENGTH, op, seq) if self._report else None
         self.stats["frames"] += 1
         return Frame(version, op, seq, body[wire.HEADER_LEN : -4])
 

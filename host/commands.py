@@ -14,13 +14,19 @@ from quantgate import greeks as gk
 from quantgate import wire
 
 from . import codec
-from .errors import BadArgument, ProtocolError, UnknownOpcode
+from .errors import BadArgument, ProtocolError, UnknownOpcode, op_name
 
 
 class Command(NamedTuple):
     op: int
     payload: bytes = b""
     parse: Callable[[bytes], Any] = bytes  # result payload -> value returned to the caller
+    secret: bool = False  # the payload holds a key or token: never shown, dropped once answered
+
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.secret else self.payload[:16].hex() + (
+            "..." if len(self.payload) > 16 else "")
+        return f"Command(op={op_name(self.op)}, payload={len(self.payload)} bytes {shown})"
 
 
 def info() -> Command:
@@ -41,6 +47,21 @@ def echo(data) -> Command:
 
 def stats() -> Command:
     return Command(wire.Op.STATS, b"", codec.decode_stats)
+
+
+def auth(token) -> Command:
+    """AUTH (connector only, docs/connector.md): present this connection's token; the result is
+    the client name the connector's configuration gives it."""
+    if isinstance(token, str):
+        token = token.encode()
+    try:
+        token = bytes(memoryview(token))
+    except TypeError:
+        raise TypeError(f"the token must be str or bytes, not {type(token).__name__}") from None
+    if not 1 <= len(token) <= wire.MAX_TOKEN:
+        raise ValueError(f"the token must be 1..{wire.MAX_TOKEN} bytes, not {len(token)}")
+    return Command(wire.Op.AUTH, token, lambda payload: payload.decode(errors="replace"),
+                   secret=True)
 
 
 # -- KEYS (docs/protocol.md, "KEYS") ------------------------------------------------------------
@@ -90,7 +111,7 @@ def load_key(slot, curve, secret) -> Command:
     if len(secret) != SECRET_LEN:
         raise ValueError(f"{curve.name.lower()} secret must be {SECRET_LEN} bytes, "
                          f"not {len(secret)}")
-    return Command(wire.Op.LOAD_KEY, bytes([slot, curve]) + secret, _empty_result)
+    return Command(wire.Op.LOAD_KEY, bytes([slot, curve]) + secret, _empty_result, secret=True)
 
 
 def _parse_public_key(payload: bytes) -> bytes:

@@ -99,6 +99,23 @@ class SignFailed(DeviceError):
                 f"candidates (or r or s was 0); this digest cannot be signed with this key")
 
 
+class PermissionDenied(DeviceError):
+    """The connector (`quantgate serve`) refused the request: the connection's token is unknown,
+    or its client may not use this operation or key slot (docs/connector.md)."""
+
+    def __str__(self) -> str:
+        return (f"{super().__str__()}: the connector's configuration does not allow this "
+                f"client that operation or key slot")
+
+
+class Unavailable(DeviceError):
+    """The connector has no device that can take the request now (every device of the pool is
+    down, or the connector is shutting down). Retrying later is safe."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: no device of the connector's pool is available"
+
+
 _BY_CODE = {
     wire.Err.BAD_CRC: BadCrc,
     wire.Err.BAD_LENGTH: BadLength,
@@ -110,10 +127,12 @@ _BY_CODE = {
     wire.Err.BUSY: Busy,
     wire.Err.WRONG_CURVE: WrongCurve,
     wire.Err.SIGN_FAILED: SignFailed,
+    wire.Err.PERMISSION_DENIED: PermissionDenied,
+    wire.Err.UNAVAILABLE: Unavailable,
 }
 
 __all__ = [
     "QuantgateError", "LinkError", "ProtocolError", "QuantgateTimeout", "DeviceError",
     "BadCrc", "BadLength", "Oversize", "UnknownOpcode", "BadVersion", "BadArgument",
-    "EmptySlot", "Busy", "WrongCurve", "SignFailed",
+    "EmptySlot", "Busy", "WrongCurve", "SignFailed", "PermissionDenied", "Unavailable",
 ]

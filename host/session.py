@@ -19,13 +19,18 @@ DEFAULT_TIMEOUT = 2.0  # seconds to wait for an answer before retransmitting
 DEFAULT_RETRIES = 3  # retransmissions before giving up with QuantgateTimeout
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, repr=False)
 class Request:
-    """One request from submission to result; `callback(request)` runs when it completes."""
+    """One request from submission to result; `callback(request)` runs when it completes.
+
+    A `secret` request (LOAD_KEY, AUTH) never shows its payload in repr(), and every request
+    drops its payload and encoded frame once it is answered: a traceback with locals or a debug
+    log must not carry a key, and the driver keeps no copy longer than retransmission needs."""
 
     op: int
     payload: bytes
     callback: Callable[["Request"], None] | None = None
+    secret: bool = False
     seq: int | None = None
     frame: bytes = b""  # encoded request, kept for retransmission
     attempts: int = 0  # transmissions so far
@@ -34,6 +39,13 @@ class Request:
     result: bytes | None = None
     error: BaseException | None = None
     abandoned: bool = False  # cancelled by the caller; answer will be dropped
+
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.secret else self.payload[:16].hex() + (
+            "..." if len(self.payload) > 16 else "")
+        state = "error" if self.error is not None else "done" if self.done else "pending"
+        return (f"Request(op={op_name(self.op)}, seq={self.seq}, payload={len(self.payload)} "
+                f"bytes {shown}, attempts={self.attempts}, {state})")
 
     def value(self) -> bytes:
         if self.error is not None:
@@ -68,10 +80,11 @@ class Session:
 
     # -- driver interface ---------------------------------------------------------------------
 
-    def submit(self, op: int, payload: bytes = b"", callback=None) -> Request:
+    def submit(self, op: int, payload: bytes = b"", callback=None, *, secret: bool = False
+               ) -> Request:
         if len(payload) > wire.MAX_PAYLOAD:
             raise ValueError(f"payload of {len(payload)} bytes exceeds {wire.MAX_PAYLOAD}")
-        req = Request(op, bytes(payload), callback)
+        req = Request(op, bytes(payload), callback, secret)
         self._queue.append(req)
         self.stats["requests"] += 1
         return req
@@ -102,6 +115,7 @@ class Session:
         if req.seq not in self._inflight or self._inflight[req.seq] is not req:
             self._queue.remove(req)
             req.done = True
+            req.payload = req.frame = b""
 
     def fail_all(self, exc: BaseException) -> None:
         """Complete every outstanding request with `exc` (the link is gone)."""
@@ -110,6 +124,7 @@ class Session:
         while self._queue:
             req = self._queue.popleft()
             req.done, req.error = True, exc
+            req.payload = req.frame = b""
             if req.callback:
                 req.callback(req)
 
@@ -199,6 +214,7 @@ class Session:
         del self._inflight[req.seq]
         self._inflight_bytes -= len(req.frame)
         req.done, req.result, req.error = True, result, error
+        req.payload = req.frame = b""  # nothing to retransmit any more
         if req.callback:
             req.callback(req)
 

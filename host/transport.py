@@ -34,8 +34,8 @@ class Transport(Protocol):
 
 
 def open_transport(url: str, *, baud: int = DEFAULT_BAUD) -> Transport:
-    """Open `url`: sim://, socket://HOST:PORT, serial://PATH?baud=N, a device path, or any
-    other pyserial URL (loop://, rfc2217://...)."""
+    """Open `url`: sim://, socket://HOST:PORT, unix://PATH (a connector's Unix socket),
+    serial://PATH?baud=N, a device path, or any other pyserial URL (loop://, rfc2217://...)."""
     parts = urlsplit(url)
     if parts.scheme == "sim":
         return SimTransport.start(_query_args(parts.query))
@@ -43,6 +43,11 @@ def open_transport(url: str, *, baud: int = DEFAULT_BAUD) -> Transport:
         if parts.hostname is None or parts.port is None:
             raise ValueError(f"expected socket://HOST:PORT, got {url!r}")
         return SocketTransport(parts.hostname, parts.port)
+    if parts.scheme == "unix":
+        path = parts.netloc + parts.path  # unix:///run/quantgate.sock or unix:relative.sock
+        if not path:
+            raise ValueError(f"expected unix://PATH, got {url!r}")
+        return SocketTransport.unix(path)
     if parts.scheme == "serial":
         query = dict(parse_qsl(parts.query))
         return SerialTransport.open(parts.path, baud=int(query.get("baud", baud)))
@@ -65,18 +70,33 @@ def _query_args(query: str) -> list[str]:
 
 
 class SocketTransport:
-    """Raw TCP socket (Nagle off): lower latency than pyserial's socket:// handler."""
+    """Raw TCP socket (Nagle off): lower latency than pyserial's socket:// handler. unix()
+    connects to a Unix-domain stream socket instead (a connector's `--listen unix:PATH`)."""
 
-    def __init__(self, host: str, port: int, *, connect_timeout: float = 10.0):
-        try:
-            self._sock = socket.create_connection((host, port), timeout=connect_timeout)
-        except OSError as exc:
-            raise LinkError(f"cannot connect to {host}:{port}: {exc}") from exc
+    def __init__(self, host: str, port: int, *, connect_timeout: float = 10.0,
+                 sock: socket.socket | None = None):
+        if sock is None:
+            try:
+                sock = socket.create_connection((host, port), timeout=connect_timeout)
+            except OSError as exc:
+                raise LinkError(f"cannot connect to {host}:{port}: {exc}") from exc
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
         self._sock.settimeout(None)  # blocking writes; reads wait in the selector instead
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._sock, selectors.EVENT_READ)
         self.closed = False
+
+    @classmethod
+    def unix(cls, path: str, *, connect_timeout: float = 10.0) -> "SocketTransport":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(connect_timeout)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            sock.close()
+            raise LinkError(f"cannot connect to {path}: {exc}") from exc
+        return cls("", 0, sock=sock)
 
     def write(self, data: bytes) -> None:
         try:

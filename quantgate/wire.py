@@ -25,6 +25,9 @@ class Op(enum.IntEnum):
     INFO = 0x01
     ECHO = 0x02
     STATS = 0x03
+    # Served by the connector (`quantgate serve`), never by a board: the token names the client
+    # and its permissions for the rest of the connection; a device answers UNKNOWN_OPCODE.
+    AUTH = 0x04
     LOAD_KEY = 0x10  # slot u8, curve u8, secret (32 bytes); write-only (docs/protocol.md, "KEYS")
     PUBLIC_KEY = 0x11  # slot u8 -> curve u8, public key (32 or 33 bytes)
     ZEROIZE = 0x12  # slot u8
@@ -45,6 +48,10 @@ class Err(enum.IntEnum):
     BUSY = 0x08
     WRONG_CURVE = 0x09  # SIGN: the slot holds a key of another curve than the request names
     SIGN_FAILED = 0x0A  # SIGN: no valid RFC 6979 nonce among the fixed candidates (p < 2**-64)
+    # Connector only (docs/connector.md): the client's token does not allow the operation or
+    # slot; no device of the pool can take the request (all down, or the connector is stopping).
+    PERMISSION_DENIED = 0x0B
+    UNAVAILABLE = 0x0C
 
 
 class Curve(enum.IntEnum):
@@ -54,6 +61,8 @@ class Curve(enum.IntEnum):
     SECP256K1 = 1
     P256 = 2
 
+
+MAX_TOKEN = 256  # AUTH payload: the client's token, 1..MAX_TOKEN bytes
 
 NUM_KEY_SLOTS = 8
 CURVE_ANY = 0xF  # SIGN curve nibble: sign with whatever curve the slot holds
