@@ -14,7 +14,7 @@ from quantgate import greeks as gk
 from quantgate import wire
 
 from . import codec
-from .errors import BadArgument, ProtocolError, UnknownOpcode, op_name
+from .errors import BadArgument, PermissionDenied, ProtocolError, UnknownOpcode, op_name
 
 
 class Command(NamedTuple):
@@ -252,9 +252,10 @@ def timing() -> Command:
 
 def merge_cycles(counters: dict, cycles) -> dict:
     """stats(): the STATS counters plus "cycles", the TIMING result (or the exception the
-    pipeline returned for it). A signer that does not serve TIMING (UnknownOpcode) leaves the
-    key out, so stats() stays usable as a liveness probe; other errors raise."""
-    if isinstance(cycles, UnknownOpcode):
+    pipeline returned for it). A signer that does not serve TIMING (UnknownOpcode), or a
+    connector that does not let this client ask (PermissionDenied), leaves the key out, so
+    stats() stays usable as a liveness probe; other errors raise."""
+    if isinstance(cycles, UnknownOpcode | PermissionDenied):
         return counters
     if isinstance(cycles, BaseException):
         raise cycles
