@@ -1,18 +1,21 @@
 """asyncio driver: `async with AsyncAppliance.open("sim://") as dev: await dev.echo(b"hi")`.
 
-A reader thread blocks on the transport and hands received bytes to the event loop; everything
-else (matching, retries, the window) runs on the loop in the shared Session, and each request is
-an asyncio future settled by the Session's completion callback.
+Sockets (socket://, unix://, and sim://'s connection) are read by the event loop itself; other
+transports (a UART through pyserial) by a reader thread that hands received bytes to the loop.
+Everything else (matching, retries, the window) runs on the loop in the shared Session, and
+each request is an asyncio future settled by the Session's completion callback.
 """
 
 import asyncio
 import functools
 import math
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import commands
 from .appliance import PIPELINE_DEPTH
@@ -39,9 +42,13 @@ class AsyncAppliance:
         self._error: BaseException | None = None
         self._info: dict | None = None  # INFO, cached by info(); stats() needs the core list
         self.client_name: str | None = None  # the name a connector gave this client's token
-        self._reader = threading.Thread(target=self._read_loop, name="quantgate-reader",
-                                        daemon=True)
-        self._reader.start()
+        self._reader: threading.Thread | None = None
+        if isinstance(transport, LoopSocket):
+            transport.attach(self._pump, self._on_lost)
+        else:
+            self._reader = threading.Thread(target=self._read_loop, name="quantgate-reader",
+                                            daemon=True)
+            self._reader.start()
         self._pump()
 
     @classmethod
@@ -55,9 +62,12 @@ class AsyncAppliance:
         auth = None if token is None else commands.auth(token)  # checked before connecting
 
         async def connect() -> AsyncAppliance:
-            # Opening may block for minutes (sim:// compiles the model): keep the loop free.
-            transport = await asyncio.get_running_loop().run_in_executor(
-                None, open_transport, url)
+            if urlsplit(url).scheme in ("socket", "unix"):
+                transport = await LoopSocket.connect(url)
+            else:
+                # Opening may block for minutes (sim:// compiles the model): keep the loop free.
+                transport = await asyncio.get_running_loop().run_in_executor(
+                    None, open_transport, url)
             try:
                 dev = cls(transport, timeout=timeout, retries=retries)
             except BaseException:
@@ -80,7 +90,10 @@ class AsyncAppliance:
         if self._timer is not None:
             self._timer.cancel()
         self._session.fail_all(LinkError("appliance closed"))
-        await self._loop.run_in_executor(None, self._shutdown)
+        if self._reader is None:
+            self._transport.close()  # a LoopSocket: closed in its own loop
+        else:
+            await self._loop.run_in_executor(None, self._shutdown)
 
     async def __aenter__(self) -> "AsyncAppliance":
         return self
@@ -248,8 +261,68 @@ class AsyncAppliance:
         except RuntimeError:
             pass
 
+    def _on_lost(self, exc: BaseException | None) -> None:
+        if not self._closing:
+            self._fail(LinkError(f"connection lost: {exc}" if exc else
+                                 "connection closed by peer"))
+
     def _shutdown(self) -> None:
         self._reader.join()
+        self._transport.close()
+
+
+class LoopSocket(asyncio.Protocol):
+    """A socket:// or unix:// connection read by the event loop (no reader thread): received
+    bytes go straight to the driver's pump. write() and close() as a Transport's."""
+
+    def __init__(self):
+        self._transport: asyncio.Transport | None = None
+        self._on_data = self._on_lost = None
+        self._early: list[bytes] = []  # bytes that arrive before attach()
+
+    @classmethod
+    async def connect(cls, url: str) -> "LoopSocket":
+        loop = asyncio.get_running_loop()
+        parts = urlsplit(url)
+        try:
+            if parts.scheme == "unix":
+                _, proto = await loop.create_unix_connection(cls, parts.netloc + parts.path)
+            else:
+                if parts.hostname is None or parts.port is None:
+                    raise ValueError(f"expected socket://HOST:PORT, got {url!r}")
+                _, proto = await loop.create_connection(cls, parts.hostname, parts.port)
+        except OSError as exc:
+            raise LinkError(f"cannot connect to {url}: {exc}") from exc
+        return proto
+
+    def attach(self, on_data, on_lost) -> None:
+        self._on_data, self._on_lost = on_data, on_lost
+        for data in self._early:
+            on_data(data)
+        self._early.clear()
+
+    def connection_made(self, transport) -> None:
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        if self._on_data is None:
+            self._early.append(data)
+        else:
+            self._on_data(data)
+
+    def connection_lost(self, exc) -> None:
+        if self._on_lost is not None:
+            self._on_lost(exc)
+
+    def write(self, data: bytes) -> None:
+        if self._transport.is_closing():
+            raise LinkError("connection closed")
+        self._transport.write(data)
+
+    def close(self) -> None:
         self._transport.close()
 
 
