@@ -1,7 +1,9 @@
 """`quantgate demo`, signing part: one key per curve in slots 0-2, a few realistic orders
 signed on the appliance with pipelined requests, every signature checked with an independent
 library (PyNaCl, coincurve, cryptography: the development extra), and the device's own cycle
-counters (TIMING) beside the wall-clock round trip.
+counters (TIMING) beside the wall-clock round trip. Then the client-library adapters
+(quantgate.integrations): the EIP-712 orders through eth-account, a Solana transfer through
+solders, a Coinbase-style JWT and a Binance-style REST signature, each checked by its library.
 
 The keys are DEMO KEYS: derived from public labels with SHA-256, so anybody can recompute them.
 Never use them for anything but this demo. The demo overwrites slots 0-2 and zeroizes them
@@ -67,31 +69,56 @@ def ed25519_orders() -> list[bytes]:
 
 EIP712_TYPES = {
     "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                     {"name": "chainId", "type": "uint256"}],
+                     {"name": "chainId", "type": "uint256"},
+                     {"name": "verifyingContract", "type": "address"}],
     "Order": [{"name": "instrument", "type": "string"}, {"name": "isBuy", "type": "bool"},
               {"name": "size", "type": "uint256"}, {"name": "limitPrice", "type": "uint256"},
               {"name": "nonce", "type": "uint256"}, {"name": "expiry", "type": "uint256"}],
 }
 
 
-def secp256k1_orders() -> list[tuple[bytes, bytes]]:
-    """EIP-712-style typed data (an on-chain options venue): (typed-data JSON, digest). The
-    digest is SHA-256 of the canonical JSON, a stand-in: real EIP-712 hashes the ABI-encoded
-    struct with Keccak-256, which no installed dependency provides."""
+def have_eth_account() -> bool:
+    try:
+        import eth_account  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def eip712_digest(typed: dict) -> bytes:
+    """The EIP-712 digest keccak256(0x19 0x01 || domainSeparator || hashStruct(message)), by
+    eth-account (encode_typed_data) and eth-hash's Keccak-256."""
+    from eth_account.messages import encode_typed_data
+    from eth_utils import keccak
+
+    m = encode_typed_data(full_message=typed)
+    return keccak(b"\x19" + m.version + m.header + m.body)
+
+
+VENUE = "0x3F1c547b21f65e10480dE3ad8E19fAAC46C95034"  # a made-up verifying contract
+
+
+def eip712_orders() -> list[dict]:
+    """EIP-712 typed data of an on-chain options venue (full_message form)."""
     rows = [("BTC-20261227-100000-C", True, 5 * 10**6, 4250 * 10**4),
             ("ETH-20260925-4000-P", False, 150 * 10**6, 2750 * 10**3),
             ("BTC-20260327-90000-C", True, 2 * 10**6, 5125 * 10**4),
             ("SOL-20260626-250-C", False, 800 * 10**6, 1840 * 10**3)]
-    out = []
-    for i, (inst, buy, size, price) in enumerate(rows):
-        typed = {"types": EIP712_TYPES, "primaryType": "Order",
-                 "domain": {"name": "quantgate-demo-venue", "version": "1", "chainId": 42161},
-                 "message": {"instrument": inst, "isBuy": buy, "size": size,
-                             "limitPrice": price, "nonce": 7_000 + i,
-                             "expiry": TS0 // 1000 + 3600}}
-        doc = _canonical(typed)
-        out.append((doc, hashlib.sha256(doc).digest()))
-    return out
+    return [{"types": EIP712_TYPES, "primaryType": "Order",
+             "domain": {"name": "quantgate-demo-venue", "version": "1", "chainId": 42161,
+                        "verifyingContract": VENUE},
+             "message": {"instrument": inst, "isBuy": buy, "size": size, "limitPrice": price,
+                         "nonce": 7_000 + i, "expiry": TS0 // 1000 + 3600}}
+            for i, (inst, buy, size, price) in enumerate(rows)]
+
+
+def secp256k1_orders(real_eip712: bool | None = None) -> list[tuple[bytes, bytes]]:
+    """(typed-data JSON, digest) of each EIP-712 order. The digest is the real EIP-712 one
+    (Keccak-256 through eth-account) when eth-account is installed; without it, SHA-256 of the
+    canonical JSON, a clearly labelled STAND-IN (hashlib has no Keccak-256)."""
+    real = have_eth_account() if real_eip712 is None else real_eip712
+    return [(_canonical(typed), eip712_digest(typed) if real
+             else hashlib.sha256(_canonical(typed)).digest()) for typed in eip712_orders()]
 
 
 def p256_orders() -> list[tuple[bytes, bytes]]:
@@ -259,15 +286,20 @@ def build_fmax(root: Path | None = None) -> tuple[float, str] | None:
 
 
 def run(dev, out, info: dict | None = None) -> dict:
-    """Load the demo keys, sign, verify, print a table per curve (out=None: print nothing).
-    Returns a summary; summary["ok"] is False if any signature failed its check."""
+    """Load the demo keys, sign, verify, print a table per curve and a line per client-library
+    adapter item (out=None: print nothing). Returns a summary; summary["ok"] is False if any
+    signature or adapter item failed its check (an adapter skipped for a missing library is
+    not a failure, and says so)."""
+    from . import demo_integrations
+
     info = info if info is not None else dev.info()
     clock_hz = info["clock_hz"]
     requests, shown = [], {}
     for doc in ed25519_orders():
         requests.append((SLOTS["ed25519"], doc, "ed25519"))
         shown.setdefault("ed25519", doc)
-    for curve, orders in (("secp256k1", secp256k1_orders()), ("p256", p256_orders())):
+    real_eip712 = have_eth_account()
+    for curve, orders in (("secp256k1", secp256k1_orders(real_eip712)), ("p256", p256_orders())):
         for doc, digest in orders:
             requests.append((SLOTS[curve], digest, curve))
             shown.setdefault(curve, doc)
@@ -293,6 +325,7 @@ def run(dev, out, info: dict | None = None) -> dict:
             round_trip[curve] = time.perf_counter() - t0
             assert again == signatures[requests.index(first)], f"{curve}: not deterministic"
         after = dev.timing()["sign"]
+        adapters = demo_integrations.run(dev)  # after TIMING: the table counts the batch only
     finally:
         for slot in SLOTS.values():
             dev.zeroize(slot)
@@ -321,11 +354,13 @@ def run(dev, out, info: dict | None = None) -> dict:
         "signatures": len(requests), "seconds": batch_s,
         "signatures_per_s": len(requests) / batch_s, "clock_hz": clock_hz,
         "fmax": None if fmax is None else {"mhz": fmax[0], "report": fmax[1]},
-        "curves": curves,
-        "ok": not check or all(r["verified"] == r["signed"] for r in curves.values()),
+        "curves": curves, "eip712": real_eip712, "integrations": adapters,
+        "ok": ((not check or all(r["verified"] == r["signed"] for r in curves.values()))
+               and all(it["ok"] is not False for it in adapters)),
     }
     if out is not None:
         _print(summary, shown, check, out)
+        demo_integrations.print_items(adapters, out)
     return summary
 
 
@@ -350,8 +385,13 @@ def _print(summary, shown, check, out):
     _note("ed25519 signs the JSON order itself, e.g.", out)
     print(f"      {shown['ed25519'].decode()}", file=out)
     typed = json.loads(shown["secp256k1"])
-    _note("secp256k1 signs SHA-256 of EIP-712-style typed data (real EIP-712 hashes the "
-          "ABI-encoded struct with Keccak-256, which no installed package provides), e.g.", out)
+    if summary["eip712"]:
+        _note("secp256k1 signs the EIP-712 digest of each typed-data order (Keccak-256 through "
+              "eth-account), e.g.", out)
+    else:
+        _note("secp256k1 signs SHA-256 of the EIP-712 typed data, a STAND-IN: eth-account is "
+              "not installed, so no Keccak-256 (pip install quantgate[eth] for real EIP-712), "
+              "e.g.", out)
     print(f"      domain {_canonical(typed['domain']).decode()}, "
           f"Order {_canonical(typed['message']).decode()}", file=out)
     _note("p256 signs SHA-256 of the JSON order, e.g.", out)

@@ -552,9 +552,17 @@ def test_demo_orders():
         order = json.loads(doc)
         assert {"instrument", "side", "qty", "price", "client_order_id", "ts"} <= set(order)
         assert len(doc) <= wire.MAX_SIGN_MESSAGE
-    for doc, digest in demo_sign.secp256k1_orders() + demo_sign.p256_orders():
-        assert digest == hashlib.sha256(doc).digest()
+    for doc, digest in demo_sign.p256_orders() + demo_sign.secp256k1_orders(False):
+        assert digest == hashlib.sha256(doc).digest()  # (secp256k1: the labelled stand-in)
     assert json.loads(demo_sign.secp256k1_orders()[0][0])["primaryType"] == "Order"
+    # With eth-account: the EIP-712 digest, as eth-account's own signing hashes it.
+    from eth_account import Account
+
+    key = demo_sign.demo_secret("secp256k1")
+    for (doc, digest), typed in zip(demo_sign.secp256k1_orders(True), demo_sign.eip712_orders(),
+                                    strict=True):
+        assert json.loads(doc) == typed
+        assert digest == bytes(Account.sign_typed_data(key, full_message=typed).message_hash)
 
 
 def test_demo_sign(dev, peer):
@@ -570,9 +578,27 @@ def test_demo_sign(dev, peer):
             assert row["us_at_clock"][0] == pytest.approx(row["min_cycles"] / 100)
     text = out.getvalue()
     for words in ("DEMO KEYS", "NOT secret", "EIP-712", "Keccak", "secp256k1", "round trip",
-                  f"{SIGN_CYCLES[2]:,}", "665.4"):
+                  f"{SIGN_CYCLES[2]:,}", "665.4", "through eth-account", "solders verify",
+                  "PyJWT decode", "PyNaCl verify"):
         assert words in text, words
+    assert "STAND-IN" not in text and summary["eip712"]
+    items = summary["integrations"]  # the adapters, one printed line each
+    assert [it["adapter"] for it in items] == ["eth"] * 4 + ["solana", "jwt", "rest"]
+    assert all(it["ok"] is True for it in items), items
+    assert sum(it["detail"] in text and it["item"] in text for it in items) == len(items)
     assert all(s not in peer.slots for s in demo_sign.SLOTS.values())  # zeroized
+
+
+def test_demo_without_eth_account_labels_the_stand_in(dev, peer, monkeypatch):
+    for name in ("eth_account", "eth_account.messages", "quantgate.integrations.eth"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    out = io.StringIO()
+    summary = demo_sign.run(dev, out)
+    assert summary["ok"] and not summary["eip712"]
+    assert summary["curves"]["secp256k1"]["verified"] == 4  # SHA-256 digests, still checked
+    eth = [it for it in summary["integrations"] if it["adapter"] == "eth"]
+    assert len(eth) == 1 and eth[0]["ok"] is None and "quantgate[eth]" in eth[0]["detail"]
+    assert "STAND-IN" in out.getvalue() and "quantgate[eth]" in out.getvalue()
 
 
 def test_demo_reports_a_bad_signature(dev, peer, monkeypatch):
@@ -589,6 +615,9 @@ def test_demo_reports_a_bad_signature(dev, peer, monkeypatch):
     assert not summary["ok"]
     assert summary["curves"]["p256"]["verified"] == 0
     assert summary["curves"]["ed25519"]["verified"] == 4
+    # The JWT comes from the P-256 slot: PyJWT rejects it, the other adapters' items pass.
+    failed = [it["adapter"] for it in summary["integrations"] if it["ok"] is not True]
+    assert failed == ["jwt"]
 
 
 def test_build_fmax(tmp_path, dev, peer, monkeypatch):
