@@ -390,8 +390,11 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
     # anchors, in time at the clock: speed ratio = quantgate's rate / the anchor's, or the
     # anchor's time / quantgate's (below 1: quantgate is slower)
     at = f"at {mhz:.2f} MHz" if mhz else None
+    engine_rate = throughput["greeks"]["engine_ops_per_s"]
     ours = {"greeks_options_per_s": (throughput["greeks"]["appliance_ops_per_s"],
-                                     f"options/s, whole appliance {at}"),
+                                     f"options/s, whole appliance {at}" + (
+                                         f" (the engine alone: {engine_rate:,.0f})"
+                                         if engine_rate else "")),
             "greeks_pipeline_latency_us": (_us(GREEKS_LATENCY_CYCLES, mhz),
                                            f"µs {at} (the pipeline's {GREEKS_LATENCY_CYCLES} "
                                            "cycles)")}

@@ -26,9 +26,12 @@ def _n(v, digits: int = 3) -> str:
 
 
 def _x(v) -> str:
+    """A ratio, two significant digits below 0.1 (without exponents: 0.000030x)."""
     if v is None:
         return "—"
-    return f"{v:.2g}x" if v < 0.1 else f"{v:,.2f}x" if v < 100 else f"{v:,.0f}x"
+    if v < 0.1:
+        return f"{v:.{1 - math.floor(math.log10(v))}f}x"
+    return f"{v:,.2f}x" if v < 100 else f"{v:,.0f}x"
 
 
 def _table(head: list[str], rows: list[list], align: str | None = None) -> list[str]:
@@ -128,7 +131,7 @@ def render_markdown(r: dict) -> str:
         if s.get("cycles"):
             pair, same = _min_max(s)
             rows.append([what, _n(s["cycles"]), pair, same,
-                         f"{s['source']}; this run: {len(s['cycles_each'])} signatures, "
+                         f"{s['source']}; measured: {len(s['cycles_each'])} signatures, "
                          f"{', '.join(f'{c:,}' for c in s['cycles_each'])} cycles"])
         else:
             rows.append([what, "not measured", "—", "not compared",
