@@ -7,9 +7,6 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository (editable instal
 BOARD = "ulx3s-85f"
 CURVES = ("ed25519", "secp256k1", "p256")
 UART_BAUD = 3_000_000  # the board's default (boards/ulx3s.py, quantgate build --baud)
-# the PLL clock `quantgate build` makes by default (--freq 36); a number here because the host
-# side does not import Amaranth (tests/test_boards.py checks it against the PLL solver)
-TARGET_MHZ = 35.714286
 # the clock every core was designed for; the report shows it only as "not built"
 DESIGN_MHZ = 100.0
 SIGN_ENGINES = 1  # one KeySlots engine (hdl/signer/keyslots.py) signs for all three curves
