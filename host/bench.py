@@ -240,10 +240,12 @@ def _clock(build: dict | None, build_command: str) -> dict:
                 "produced_by": build_command, "fmax_mhz": None, "timing": None}
     pll = build["pll_mhz"]
     clock = {"pll_mhz": pll, "fmax_mhz": build["fmax_mhz"], "timing": build["timing"],
-             "source": build["source"], "command": build["command"]}
-    if build["timing"] == "PASS" and pll:
+             "source": build["source"], "command": build["command"],
+             "produced_by": build_command}
+    if build["timing"] == "PASS":
         return {"mhz": pll, "kind": "the PLL clock of the full appliance build", **clock}
-    return {"mhz": min(v for v in (pll, build["fmax_mhz"]) if v),
+    known = [v for v in (pll, build["fmax_mhz"]) if v]
+    return {"mhz": min(known) if known else None,
             "kind": "the routed fmax of a full appliance build that failed timing at its PLL "
                     "clock", **clock}
 
