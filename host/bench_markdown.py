@@ -178,7 +178,10 @@ def render_markdown(r: dict) -> str:
         "peer ops/s", "appliance / peer (in time)", f"engine {design}"], rows, "lrrrlrrr")
     L += ["", f"Signatures/s of the engine = clock / TIMING cycles per signature x "
           f"{SIGN_ENGINES} signing engine (hdl/signer/keyslots.py: one engine serves all three "
-          "curves, one request at a time). Options/s of the engine = clock / the measured "
+          "curves, one request at a time); TIMING leaves out the clocks around a signature (the "
+          "request replayed into the engine and the response sent, at one byte per clock: a few "
+          "hundred clocks at most, about 1 % of a signature), so these rates are upper bounds "
+          "by that much. Options/s of the engine = clock / the measured "
           "clocks per option through the link core (the pipeline takes one option per clock, "
           "but the link feeds it one byte per clock). The line column is what a full-duplex "
           f"{UART_BAUD / 1e6:g} Mbaud link carries: bytes/s / the larger of the request and "
