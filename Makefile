@@ -10,7 +10,7 @@ BUILD_ARGS ?=
 FLASH_ARGS ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench bitstream flash setup-board clean
+.PHONY: setup demo test lint bench bench-inputs bitstream flash setup-board clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -41,8 +41,14 @@ setup-board:
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y libusb-1.0-0 libftdi1-2
 
+# The report from the recorded measurements in bench/results/ (and the build report).
 bench: $(STAMP)
 	$(VENV)/bin/quantgate bench
+
+# Re-measure the simulated inputs of the report (cocotb, then the simulated appliance's TIMING).
+bench-inputs: $(STAMP)
+	$(PY) bench/greeks_engine.py
+	$(PY) bench/sign_timing.py --url sim://
 
 clean:
 	rm -rf build .pytest_cache

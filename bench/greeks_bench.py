@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Greeks throughput: the software peer, the simulated appliance, the UART, the FPGA core.
+"""Greeks throughput: the software peer, the simulated appliance, the UART, the FPGA core's fmax.
 
 Usage::
 
@@ -11,9 +11,11 @@ Usage::
 * sim: ``Appliance.greeks_batch`` against ``sim://`` (the Verilated appliance, wall clock);
 * uart: options/s a 3 Mbaud link carries, from the encoded sizes of full GREEKS frames
   (the line is full duplex, so the larger direction, the results, is the limit);
-* fpga: one option per clock at the fmax nextpnr reports for the pipeline alone
+* fpga: the fmax and resources nextpnr reports for the pipeline alone
   (``bench/synth_core.py quantgate.hdl.pricing.pipeline:GreeksPipeline --name greeks``,
-  read from build/synth/greeks/summary.json when it exists).
+  read from build/synth/greeks/summary.json when it exists). That fmax bounds the pipeline's
+  clock; it is not a rate of the appliance, whose link feeds the pipeline one byte per clock
+  (bench/greeks_engine.py measures that path; ``quantgate bench`` reports the rate).
 
 Results go to bench/results/greeks.json.
 """
@@ -113,14 +115,13 @@ def bench_sim(n: int) -> dict:
             "sim_uart_baud": SIM_CLOCK_HZ // SIM_DIVISOR}
 
 
-def fpga_projection() -> dict:
+def fpga_synthesis() -> dict:
     path = ROOT / "build" / "synth" / "greeks" / "summary.json"
     if not path.exists():
         return {}
     summary = json.loads(path.read_text())
     fmax = min(summary["fmax_mhz"].values()) if summary["fmax_mhz"] else None
-    return {"fmax_mhz": fmax, "options_per_s": fmax * 1e6 if fmax else None,
-            "mult18x18d": summary["mult18x18d"], "lut4": summary["lut4_equiv"],
+    return {"fmax_mhz": fmax, "mult18x18d": summary["mult18x18d"], "lut4": summary["lut4_equiv"],
             "ff": summary["ff"], "dp16kd": summary["dp16kd"], "command": summary["command"]}
 
 
@@ -138,10 +139,7 @@ def main(argv=None):
     res["uart"] = bench_uart(sizes)
     if not args.skip_sim:
         res["sim"] = bench_sim(args.sim_n)
-    res["fpga"] = fpga_projection()
-    if res["fpga"].get("options_per_s"):
-        res["fpga"]["ratio_vs_numpy"] = (res["fpga"]["options_per_s"]
-                                         / res["software"]["numpy_scipy_float64_options_per_s"])
+    res["fpga"] = fpga_synthesis()
     res["command"] = "python bench/greeks_bench.py " + " ".join(argv or [])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")

@@ -2,24 +2,25 @@
 
     quantgate bench [--quick] [--out DIR] [--json] [--url URL] [--n N]
 
-One run puts side by side, for each signature curve and for the Greeks pipeline:
+Every device figure is what the appliance as built sustains, at the clock its bitstream runs
+at (the PLL clock of the full appliance's build report; 100 MHz appears only as a column
+labelled "not built"):
 
-* **cycles per operation** from simulation, read from the files other scripts write
-  (``bench/results/ecc_cycles.json``: the curve engine's fixed-base multiplication;
-  ``bench/results/greeks.json``; ``bench/results/sign_cycles.json``: cycles per signature), or
-  with ``--url`` from a device's TIMING counters (a board, ``socket://``, or ``sim://``);
-* **fmax and resources**: the latest full build report (``build/ulx3s-85f/report.json``, when it
-  is a build of the whole appliance), else the cores' out-of-context figures
-  (``bench/results/synth_*.json``, ``build/synth/*/summary.json``), labelled as such;
-* **projected operations per second** of the whole device: signatures/s per curve = fmax /
-  cycles per signature x signing engines; options/s = fmax (initiation interval 1); and what a
-  3 Mbaud UART carries, from the encoded frame sizes;
+* **signing**: cycles per signature from the TIMING counters of a run against the simulated
+  full appliance (``bench/results/sign_timing.json``, written by
+  ``python bench/sign_timing.py --url sim://``), or with ``--url`` from a device's TIMING in
+  this run; the device's min and max are compared, not assumed equal;
+* **Greeks**: clocks per option of the GREEKS engine through its real input path, the link
+  core fed one byte per clock (``bench/results/greeks_engine.json``, written by
+  ``python bench/greeks_engine.py``), and what the 3 Mbaud line carries; the whole appliance
+  sustains the lower of the two;
+* **resources and fmax** from the build report (``build/ulx3s-85f/report.json``, else the
+  committed ``bench/results/build_ulx3s-85f.json``); the routed fmax is the timing margin, not
+  the clock the figures use;
 * the **software peers measured in this run on this machine** (PyNaCl, coincurve,
-  cryptography; NumPy + SciPy float64 Greeks) and the ratio device / peer;
-* **latency**: the device's constant cycle count (min = max) in microseconds beside the peers'
-  p50 / p99 / p99.9;
-* **what others reach**: published figures (ANCHORS, copied from the project's REFERENCES.md
-  with their sources) as comparison columns.
+  cryptography; NumPy + SciPy float64 Greeks), with ratios in time (operations per second);
+* **what others reach**: published figures (ANCHORS, from docs/references.md), compared in time;
+  an anchor given only in cycles gets no ratio.
 
 Inputs that do not exist are reported as "not measured" together with the command that
 produces them. ``--quick`` measures the peers with small counts (for tests); a full run takes
@@ -44,16 +45,17 @@ import numpy as np
 
 from quantgate import wire
 
-__all__ = ["ANCHORS", "PEERS", "collect", "main", "measure_greeks_peer", "measure_signing_peers",
-           "render_markdown", "run"]
+__all__ = ["ANCHORS", "PEERS", "collect", "device_sign_timing", "main", "measure_greeks_peer",
+           "measure_signing_peers", "render_markdown", "run"]
 
 from .bench_markdown import render_markdown
 from .bench_settings import (
     ANCHORS,
     ANCHORS_SOURCE,
     ARITH_UNITS,
+    BENCH_SLOT,
     CURVES,
-    GREEKS_ENGINES,
+    DESIGN_MHZ,
     GREEKS_LATENCY_CYCLES,
     GREEKS_MAX_ERRORS,
     INPUTS,
@@ -62,8 +64,8 @@ from .bench_settings import (
     RECORDED,
     ROOT,
     SIGN_ENGINES,
-    SIGNER_PARTS,
-    TARGET_MHZ,
+    SIGN_KEYS,
+    SIGN_MESSAGES,
     UART_BAUD,
 )
 from .peers import PEERS, _load_average, cpu_name, measure_greeks_peer, measure_signing_peers  # noqa: F401
@@ -117,66 +119,63 @@ def _ooc_record(data: dict, source: str) -> dict | None:
             "command": data.get("command")}
 
 
-def _sign_cycles_from_file(data: dict) -> dict:
-    """sign_cycles.json, read leniently: {"curves" | "sign" | top level: {curve: N | {"cycles":
-    N | {length: N}, ...}}}; Ed25519 cycles by message length pick PEER_MESSAGE_BYTES (or the
-    nearest length measured). An optional "engines" (top level or per curve) overrides
-    SIGN_ENGINES."""
-    table = data.get("curves") or data.get("sign") or data
-    out = {}
-    for curve in CURVES:
-        entry = table.get(curve) if isinstance(table, dict) else None
-        if entry is None:
-            continue
-        length = None
-        value = entry
-        engines = data.get("engines", SIGN_ENGINES)
-        if isinstance(entry, dict):
-            engines = entry.get("engines", engines)
-            for key in ("cycles", "sign_cycles", "engine_cycles", "min_cycles"):
-                if key in entry:
-                    value = entry[key]
-                    break
-            length = entry.get("message_bytes")
-        if isinstance(value, dict):  # by message length
-            by_len = {int(k): v for k, v in value.items() if str(k).isdigit()}
-            if not by_len:
-                continue
-            length = min(by_len, key=lambda n: (abs(n - PEER_MESSAGE_BYTES), n))
-            value = by_len[length]
-        if isinstance(value, list):
-            value = max(value) if value else None
-        if isinstance(value, (int, float)) and value > 0:
-            out[curve] = {"cycles": int(value), "engines": int(engines),
-                          **({"message_bytes": length} if length is not None else {})}
-    return out
+def _bench_message(curve: str, key: int, n: int) -> bytes:
+    """What the TIMING run signs: Ed25519 a PEER_MESSAGE_BYTES order, ECDSA a SHA-256 digest;
+    different for every (key, n), one length per curve."""
+    text = f"quantgate bench order {key}.{n}".encode()
+    return hashlib.shake_256(text).digest(PEER_MESSAGE_BYTES) if curve == "ed25519" \
+        else hashlib.sha256(text).digest()
 
 
-def device_sign_cycles(url: str, timeout: float | None = None) -> dict:
-    """Cycles per signature from a device's TIMING: load a throw-away key into slot 7, sign one
-    request per curve (Ed25519: a PEER_MESSAGE_BYTES message), read last_cycles, ZEROIZE slot 7.
-    """
+def device_sign_timing(url: str, timeout: float | None = None) -> dict:
+    """Cycles per signature from a device's TIMING counters: for every curve INFO lists,
+    SIGN_KEYS throw-away keys loaded into BENCH_SLOT, each signing SIGN_MESSAGES messages of one
+    length (Ed25519: PEER_MESSAGE_BYTES bytes); after each signature TIMING's last_cycles, at the
+    end its count, min and max since reset. BENCH_SLOT is ZEROIZEd afterwards."""
     from .appliance import Appliance
 
     options = {} if timeout is None else {"timeout": timeout}
-    out = {}
+    curves = {}
     with Appliance.open(url, **options) as dev:
         info = dev.info()
         try:
             for curve in CURVES:
                 if curve not in info["cores"]:
                     continue
-                dev.load_key(7, curve, hashlib.sha256(b"quantgate bench " + curve.encode())
-                             .digest())
-                message = bytes(range(PEER_MESSAGE_BYTES)) if curve == "ed25519" else \
-                    hashlib.sha256(b"order").digest()
-                dev.sign(7, message, curve=curve)
+                each = []
+                for key in range(SIGN_KEYS):
+                    secret = hashlib.sha256(f"quantgate bench {curve} key {key}".encode()).digest()
+                    dev.load_key(BENCH_SLOT, curve, secret)
+                    for n in range(SIGN_MESSAGES):
+                        dev.sign(BENCH_SLOT, _bench_message(curve, key, n), curve=curve)
+                        each.append(dev.timing()["sign"][curve]["last_cycles"])
                 rec = dev.timing()["sign"][curve]
-                out[curve] = {"cycles": rec["last_cycles"], "engines": SIGN_ENGINES,
-                              "min_cycles": rec["min_cycles"], "max_cycles": rec["max_cycles"],
-                              **({"message_bytes": len(message)} if curve == "ed25519" else {})}
+                curves[curve] = {"cycles_each": each, "count": rec["count"],
+                                 "min_cycles": rec["min_cycles"], "max_cycles": rec["max_cycles"],
+                                 "message_bytes": len(_bench_message(curve, 0, 0))}
         finally:
-            dev.zeroize(7)
+            dev.zeroize(BENCH_SLOT)
+    return {"url": url, "clock_hz": info.get("clock_hz"),
+            "gateware_version": info.get("gateware_version"), "cores": info.get("cores"),
+            "curves": curves}
+
+
+def _sign_cycles(timing: dict, source: str) -> dict:
+    """Per curve: the cycles the rates use (the most any signature of this run took) and the
+    device's min and max since reset, compared."""
+    out = {}
+    for curve in CURVES:
+        rec = (timing.get("curves") or {}).get(curve)
+        if not rec or not rec.get("cycles_each"):
+            continue
+        lo, hi = rec.get("min_cycles"), rec.get("max_cycles")
+        out[curve] = {"status": "measured", "source": source,
+                      "cycles": max(rec["cycles_each"]), "cycles_each": rec["cycles_each"],
+                      "message_bytes": rec.get("message_bytes"), "engines": SIGN_ENGINES,
+                      "device_count": rec.get("count"), "device_min_cycles": lo,
+                      "device_max_cycles": hi,
+                      "device_min_equals_max": lo == hi if lo is not None and hi is not None
+                      else None}
     return out
 
 
@@ -205,7 +204,8 @@ def frame_sizes() -> dict:
     sizes["greeks"] = {"request_bytes": _wire_bytes(wire.Op.GREEKS, 1 + gk.OPTION_BYTES * n,
                                                     False),
                        "response_bytes": _wire_bytes(wire.Op.GREEKS, gk.RESULT_BYTES * n, True),
-                       "per_frame": n}
+                       "per_frame": n, "option_bytes": gk.OPTION_BYTES,
+                       "result_bytes": gk.RESULT_BYTES}
     return sizes
 
 
@@ -221,9 +221,33 @@ def _ratio(a, b):
     return a / b if a and b else None
 
 
-def _rate(mhz, cycles, engines):
-    """Operations/s of `engines` engines taking `cycles` each at `mhz` (None if either is)."""
+def _per_s(mhz, cycles, engines=1):
+    """Operations/s of `engines` engines taking `cycles` clocks each at `mhz` (None if either
+    is unknown)."""
     return mhz * 1e6 / cycles * engines if mhz and cycles else None
+
+
+def _us(cycles, mhz):
+    return cycles / mhz if cycles and mhz else None
+
+
+def _clock(build: dict | None, build_command: str) -> dict:
+    """The clock the device figures use: the PLL clock of a full appliance build that met
+    timing; the routed fmax if timing failed (a bitstream forced out with
+    --allow-timing-failure is not reliable above it); none without a full build."""
+    if build is None or build["engines"] != "default":
+        return {"mhz": None, "kind": "no build report of the full appliance",
+                "produced_by": build_command, "fmax_mhz": None, "timing": None}
+    pll = build["pll_mhz"]
+    clock = {"pll_mhz": pll, "fmax_mhz": build["fmax_mhz"], "timing": build["timing"],
+             "source": build["source"], "command": build["command"],
+             "produced_by": build_command}
+    if build["timing"] == "PASS":
+        return {"mhz": pll, "kind": "the PLL clock of the full appliance build", **clock}
+    known = [v for v in (pll, build["fmax_mhz"]) if v]
+    return {"mhz": min(known) if known else None,
+            "kind": "the routed fmax of a full appliance build that failed timing at its PLL "
+                    "clock", **clock}
 
 
 def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None,
@@ -249,7 +273,7 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
             data[name], status = _read_json(root / rel)
         inputs[name] = {"path": rel, "status": status, "produced_by": cmd}
 
-    # clock and resources
+    # resources and the clock
     cores = {}
     for core, (paths, cmd) in OOC.items():
         for rel in paths:
@@ -272,72 +296,45 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
     if report is not None:
         sync = (report.get("fmax") or {}).get("sync") or {}
         build = {"engines": report.get("engines"), "cores": report.get("cores"),
-                 "fmax_mhz": sync.get("achieved_mhz"), "target_mhz": report.get("target_mhz"),
+                 "fmax_mhz": sync.get("achieved_mhz"),
+                 "pll_mhz": (report.get("pll") or {}).get("fout_mhz") or report.get("target_mhz"),
                  "timing": report.get("timing"), "resources": report.get("resources"),
                  "source": inputs["build_report"]["path"], "command": report.get("command")}
-    full_build = build is not None and build["engines"] == "default" and build["fmax_mhz"]
-
-    def fmax_of(names):
-        found = [(cores[n]["fmax_mhz"], n) for n in names if "fmax_mhz" in cores[n]]
-        return min(found) if found else (None, None)
-
-    if full_build:
-        clock = {"fmax_mhz": build["fmax_mhz"], "kind": "full appliance build",
-                 "source": build["source"], "timing": build["timing"],
-                 "target_mhz": build["target_mhz"], "limiting": "whole appliance"}
-        core_fmax = dict.fromkeys(("link", "signer", "greeks"), build["fmax_mhz"])
-    else:
-        signer, signer_part = fmax_of(SIGNER_PARTS)
-        signer_note = None
-        if signer is None and arith:  # the engine's arithmetic units alone: an upper bound
-            signer = min(a["fmax_mhz"] for a in arith)
-            signer_part = "arith units (upper bound)"
-            signer_note = "curve engine not synthesised alone; its arithmetic units' fmax"
-        link = (build["fmax_mhz"] if build is not None and build["engines"] == "link"
-                and build["fmax_mhz"] else cores["link"].get("fmax_mhz"))
-        core_fmax = {"link": link, "signer": signer, "greeks": cores["greeks"].get("fmax_mhz")}
-        known = {k: v for k, v in core_fmax.items() if v}
-        slowest = min(known, key=known.get) if known else None
-        clock = {"fmax_mhz": known[slowest] if slowest else None,
-                 "kind": "estimate: the slowest core synthesised alone (out of context)",
-                 "source": None, "timing": None,
-                 "target_mhz": TARGET_MHZ,
-                 "limiting": f"{slowest}" + (f" ({signer_part})" if slowest == "signer"
-                                             else "") if slowest else None}
-        if signer_note:
-            clock["note"] = signer_note
-    fmax = clock["fmax_mhz"]
-    target = clock.get("target_mhz") or TARGET_MHZ
+    clock = _clock(build, INPUTS["build_report"][1])
+    mhz = clock["mhz"]
 
     # cycles
-    say("cycles: reading bench/results")
-    sign_cycles = {}
-    sign_source = None
     if url is not None:
         say(f"cycles: signing on {url} and reading TIMING")
-        sign_cycles = device_sign_cycles(url, timeout)
-        sign_source = f"device TIMING ({url})"
-    elif isinstance(data["sign_cycles"], dict):
-        sign_cycles = _sign_cycles_from_file(data["sign_cycles"])
-        sign_source = INPUTS["sign_cycles"][0]
+        sign = _sign_cycles(device_sign_timing(url, timeout), f"device TIMING ({url}), this run")
+    elif isinstance(data["sign_timing"], dict):
+        recorded = data["sign_timing"]
+        sign = _sign_cycles(recorded, f"`{inputs['sign_timing']['path']}` (TIMING of "
+                                      f"{recorded.get('url', 'a device')}, by "
+                                      f"`{recorded.get('command', INPUTS['sign_timing'][1])}`)")
+    else:
+        sign = {}
+    for curve in CURVES:
+        sign.setdefault(curve, {"status": "not measured", "cycles": None,
+                                "produced_by": INPUTS["sign_timing"][1]})
     ecc = (data["ecc_cycles"] or {}).get("curves", {}) if isinstance(data["ecc_cycles"],
                                                                      dict) else {}
-    greeks_json = data["greeks"] if isinstance(data["greeks"], dict) else {}
-    cycles = {"sign": {}, "basemul": {}, "greeks": {
-        "latency_cycles": greeks_json.get("latency_cycles", GREEKS_LATENCY_CYCLES),
-        "initiation_interval": 1, "engines": GREEKS_ENGINES,
-        "source": "docs/numerics.md section 11 (cocotb, tests/test_greeks_rtl.py)"}}
+    basemul = {}
     for curve in CURVES:
-        if curve in sign_cycles:
-            cycles["sign"][curve] = {"status": "measured", "source": sign_source,
-                                     **sign_cycles[curve]}
-        else:
-            cycles["sign"][curve] = {"status": "not measured", "cycles": None,
-                                     "produced_by": INPUTS["sign_cycles"][1]}
         b = ecc.get(curve, {}).get("cycles")
-        cycles["basemul"][curve] = {"cycles": b, "status": "measured" if b else "not measured",
-                                    "source": INPUTS["ecc_cycles"][0] if b else None,
-                                    "produced_by": INPUTS["ecc_cycles"][1]}
+        basemul[curve] = {"cycles": b, "status": "measured" if b else "not measured",
+                          "source": INPUTS["ecc_cycles"][0] if b else None,
+                          "produced_by": INPUTS["ecc_cycles"][1]}
+    engine = data["greeks_engine"] if isinstance(data["greeks_engine"], dict) else {}
+    greeks = {"status": "measured" if engine.get("clocks_per_option") else "not measured",
+              "clocks_per_option": engine.get("clocks_per_option"),
+              "one_option_latency_clocks": engine.get("one_option_latency_clocks"),
+              "path": engine.get("path"), "source": inputs["greeks_engine"]["path"]
+              if engine else None, "command": engine.get("command"),
+              "produced_by": INPUTS["greeks_engine"][1],
+              "pipeline_latency_cycles": GREEKS_LATENCY_CYCLES,
+              "pipeline_source": "docs/numerics.md section 11 (cocotb, tests/test_greeks_rtl.py)"}
+    cycles = {"sign": sign, "basemul": basemul, "greeks": greeks}
 
     # peers
     say(f"peers: signing, {n_sign:,} signatures per curve")
@@ -345,105 +342,97 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
     say(f"peers: Greeks, {n_options:,} options vectorised, {n_latency:,} one at a time")
     peers["greeks"] = measure_greeks_peer(n_options, n_latency)
 
-    # throughput and latency
+    # throughput and latency, at the clock; the whole appliance is the lower of engine and line
     frames = frame_sizes()
     throughput, latency = {}, {}
-    for curve in CURVES:
-        c = cycles["sign"][curve].get("cycles")
-        engines = cycles["sign"][curve].get("engines", SIGN_ENGINES)
-        peer = peers["sign"].get(curve, {})
-        uart = _uart_rate(frames[curve], UART_BAUD)
-        dev = _rate(fmax, c, engines)
-        base = cycles["basemul"][curve]["cycles"]
-        throughput[curve] = {
-            "unit": "signatures/s",
-            "device_ops_per_s": dev,
-            "device_ops_per_s_at_target": _rate(target, c, engines),
-            "engines": engines,
-            "uart_ops_per_s": uart,
-            "uart_limited_ops_per_s": min(dev, uart) if dev else None,
-            "basemul_bound_ops_per_s": fmax * 1e6 / base * engines if base and fmax else None,
-            "peer": peer.get("peer"), "peer_ops_per_s": peer.get("ops_per_s"),
-            "ratio_device_over_peer": _ratio(dev, peer.get("ops_per_s")),
-            "ratio_uart_limited_over_peer": _ratio(min(dev, uart) if dev else None,
-                                                   peer.get("ops_per_s")),
-        }
-        size = frames[curve]
-        wire_us = (size["request_bytes"] + size["response_bytes"]) * 10 / UART_BAUD * 1e6
-        dev_us = c / fmax if c and fmax else None
-        latency[curve] = {
-            "device_cycles": c, "device_us": dev_us,
-            "device_us_at_target": c / target if c else None,
-            "device_min_equals_max": True if c else None,
-            "device_with_uart_us": dev_us + wire_us if dev_us else None,
-            "uart_transfer_us": wire_us,
-            **{f"peer_{k}": peer.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")},
-        }
-    g_peer = peers["greeks"]
-    g_dev = _rate(fmax, 1, GREEKS_ENGINES)
-    g_uart = _uart_rate(frames["greeks"], UART_BAUD)
-    throughput["greeks"] = {
-        "unit": "options/s", "device_ops_per_s": g_dev,
-        "device_ops_per_s_at_target": _rate(target, 1, GREEKS_ENGINES),
-        "engines": GREEKS_ENGINES,
-        "uart_ops_per_s": g_uart, "uart_limited_ops_per_s": min(g_dev, g_uart) if g_dev else None,
-        "peer": g_peer.get("peer"), "peer_ops_per_s": g_peer.get("options_per_s"),
-        "ratio_device_over_peer": _ratio(g_dev, g_peer.get("options_per_s")),
-        "ratio_uart_limited_over_peer": _ratio(min(g_dev, g_uart) if g_dev else None,
-                                               g_peer.get("options_per_s")),
-    }
-    g_lat = g_peer.get("latency", {})
-    g_cyc = cycles["greeks"]["latency_cycles"]
-    g_wire = (frames["greeks"]["request_bytes"] + frames["greeks"]["response_bytes"]) \
-        / frames["greeks"]["per_frame"]
-    one_option = (_wire_bytes(wire.Op.GREEKS, 1 + 41, False)
-                  + _wire_bytes(wire.Op.GREEKS, 49, True)) * 10 / UART_BAUD * 1e6
-    latency["greeks"] = {
-        "device_cycles": g_cyc, "device_us": g_cyc / fmax if fmax else None,
-        "device_us_at_target": g_cyc / target, "device_min_equals_max": True,
-        "device_with_uart_us": (g_cyc / fmax if fmax else g_cyc / target) + one_option,
-        "uart_transfer_us": one_option, "uart_bytes_per_option_full_frames": g_wire,
-        **{f"peer_{k}": g_lat.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")},
-    }
 
-    # anchors: at the clock a board would run at, the PLL clock of the build (the default
-    # build's without a full build report), or fmax if that is lower (timing not met)
-    anchor_mhz = min(fmax, target) if fmax else None
-    clock["anchor_mhz"] = anchor_mhz
-    at = f"at {anchor_mhz:g} MHz" if anchor_mhz else None
-    ours = {
-        "greeks_options_per_s": (_rate(anchor_mhz, 1, GREEKS_ENGINES), f"options/s {at}"),
-        "greeks_latency_us": (g_cyc / anchor_mhz if anchor_mhz else None, f"us {at}"),
-    }
+    def rates(engine_at_clock, engine_at_design, size, peer_name, peer_rate, unit):
+        uart = _uart_rate(size, UART_BAUD)
+        whole = min(engine_at_clock, uart) if engine_at_clock else None
+        return {"unit": unit, "clock_mhz": mhz, "engine_ops_per_s": engine_at_clock,
+                "uart_ops_per_s": uart, "appliance_ops_per_s": whole,
+                "limited_by": None if whole is None else "uart" if uart < engine_at_clock
+                else "engine",
+                "design_mhz": DESIGN_MHZ, "engine_ops_per_s_at_design_not_built":
+                engine_at_design, "appliance_ops_per_s_at_design_not_built":
+                min(engine_at_design, uart) if engine_at_design else None,
+                "peer": peer_name, "peer_ops_per_s": peer_rate,
+                "ratio_appliance_over_peer": _ratio(whole, peer_rate)}
+
+    def wire_us(request_bytes, response_bytes):
+        return (request_bytes + response_bytes) * 10 / UART_BAUD * 1e6
+
     for curve in CURVES:
-        c = cycles["sign"][curve].get("cycles")
-        engines = cycles["sign"][curve].get("engines", SIGN_ENGINES)
-        ours[f"{curve}_ops_per_s"] = (_rate(anchor_mhz, c, engines), f"signatures/s {at}")
-        ours[f"{curve}_cycles"] = (c, "cycles per signature")
-        ours[f"{curve}_latency_us"] = (c / anchor_mhz if c and anchor_mhz else None, f"us {at}")
+        c = sign[curve].get("cycles")
+        peer = peers["sign"].get(curve, {})
+        throughput[curve] = rates(_per_s(mhz, c, SIGN_ENGINES), _per_s(DESIGN_MHZ, c, SIGN_ENGINES),
+                                  frames[curve], peer.get("peer"), peer.get("ops_per_s"),
+                                  "signatures/s")
+        line = wire_us(frames[curve]["request_bytes"], frames[curve]["response_bytes"])
+        latency[curve] = {
+            "clock_mhz": mhz, "device_cycles": c, "device_us": _us(c, mhz),
+            "device_us_at_design_not_built": _us(c, DESIGN_MHZ), "uart_transfer_us": line,
+            "device_with_uart_us": _us(c, mhz) + line if _us(c, mhz) else None,
+            **{f"peer_{k}": peer.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")}}
+    g_peer = peers["greeks"]
+    per_option = greeks["clocks_per_option"]
+    throughput["greeks"] = rates(_per_s(mhz, per_option), _per_s(DESIGN_MHZ, per_option),
+                                 frames["greeks"], g_peer.get("peer"),
+                                 g_peer.get("options_per_s"), "options/s")
+    g_cyc = greeks["one_option_latency_clocks"]
+    one_option = wire_us(_wire_bytes(wire.Op.GREEKS, 1 + frames["greeks"]["option_bytes"], False),
+                         _wire_bytes(wire.Op.GREEKS, frames["greeks"]["result_bytes"], True))
+    g_lat = g_peer.get("latency", {})
+    latency["greeks"] = {
+        "clock_mhz": mhz, "device_cycles": g_cyc, "device_us": _us(g_cyc, mhz),
+        "device_us_at_design_not_built": _us(g_cyc, DESIGN_MHZ), "uart_transfer_us": one_option,
+        "device_with_uart_us": _us(g_cyc, mhz) + one_option if _us(g_cyc, mhz) else None,
+        **{f"peer_{k}": g_lat.get(k) for k in ("p50_us", "p99_us", "p999_us", "max_us")}}
+
+    # anchors, in time at the clock: speed ratio = quantgate's rate / the anchor's, or the
+    # anchor's time / quantgate's (below 1: quantgate is slower)
+    at = f"at {mhz:.2f} MHz" if mhz else None
+    engine_rate = throughput["greeks"]["engine_ops_per_s"]
+    ours = {"greeks_options_per_s": (throughput["greeks"]["appliance_ops_per_s"],
+                                     f"options/s, whole appliance {at}" + (
+                                         f" (the engine alone: {engine_rate:,.0f})"
+                                         if engine_rate else "")),
+            "greeks_pipeline_latency_us": (_us(GREEKS_LATENCY_CYCLES, mhz),
+                                           f"µs {at} (the pipeline's {GREEKS_LATENCY_CYCLES} "
+                                           "cycles)")}
+    for curve in CURVES:
+        c = sign[curve].get("cycles")
+        ours[f"{curve}_ops_per_s"] = (throughput[curve]["appliance_ops_per_s"],
+                                      f"signatures/s, whole appliance {at}")
+        ours[f"{curve}_cycles"] = (c, f"cycles per signature (= {_us(c, mhz):,.0f} µs {at})"
+                                   if _us(c, mhz) else "cycles per signature")
+        ours[f"{curve}_latency_us"] = (_us(c, mhz), f"µs {at} (TIMING cycles)")
     anchors = []
     for a in ANCHORS:
         value, what = ours.get(a["compare"], (None, None)) if a["compare"] else (None, None)
-        row = {**a, "quantgate": value, "quantgate_unit": what}
+        row = {**a, "quantgate": value, "quantgate_unit": what, "speed_ratio_in_time": None}
         if a["unit"] in ("options/s", "signatures/s"):
-            row["ratio_quantgate_over_anchor"] = _ratio(value, a["value"])
-        elif a["unit"] in ("cycles", "us"):  # fewer is better: the anchor over quantgate
-            row["ratio_quantgate_over_anchor"] = _ratio(a["value"], value)
+            row["speed_ratio_in_time"] = _ratio(value, a["value"])
+        elif a["unit"] == "us":
+            row["speed_ratio_in_time"] = _ratio(a["value"], value)
+        elif a["unit"] == "cycles":
+            row["note"] = "cycles at another, unpublished clock: no ratio in time"
         else:
             row["quantgate"] = ", ".join(f"{k} {v:.1e}" for k, v in GREEKS_MAX_ERRORS.items()) \
                 if "accuracy" in a["anchor"] else None
             row["quantgate_unit"] = ("max error vs float64, 10M options (docs/numerics.md)"
                                      if row["quantgate"] else None)
-            row["ratio_quantgate_over_anchor"] = None
         anchors.append(row)
 
-    resources = {"full_build": build if full_build else None,
-                 "link_build": build if build is not None and not full_build else None,
+    resources = {"full_build": build if build is not None and build["engines"] == "default"
+                 else None,
+                 "link_build": build if build is not None and build["engines"] != "default"
+                 else None,
                  "cores_out_of_context": cores, "arith_units_out_of_context": arith,
                  "device_total": {"lut4": 83_640, "ff": 83_640, "mult18x18d": 156,
                                   "dp16kd": 208}}
     return {
-        "schema": 1,
+        "schema": 2,
         "generated_utc": datetime.datetime.now(datetime.timezone.utc)
         .strftime("%Y-%m-%dT%H:%M:%SZ"),
         "quick": quick,
@@ -452,7 +441,6 @@ def collect(*, root: Path = ROOT, quick: bool = False, n_sign: int | None = None
                     "platform": platform.platform(), "load_average": _load_average()},
         "inputs": inputs,
         "clock": clock,
-        "core_fmax_mhz": core_fmax,
         "resources": resources,
         "cycles": cycles,
         "frames": {"baud": UART_BAUD, "encoding": "COBS worst case, with the delimiter",
@@ -487,9 +475,11 @@ def run(out_dir: Path | str | None = None, *, quick: bool = False, root: Path = 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="quantgate bench",
-        description="The benchmark report: cycles per operation (simulation), fmax and "
-                    "resources (nextpnr), projected operations/s, this machine's software "
-                    "peers and the published anchors; writes results.md and results.json.")
+        description="The benchmark report: what the appliance as built sustains (TIMING cycles "
+                    "of the simulated appliance, the GREEKS engine's measured clocks per "
+                    "option, the 3 Mbaud line) at its bitstream's clock, this machine's "
+                    "software peers and the published anchors, in time; writes results.md and "
+                    "results.json.")
     ap.add_argument("--quick", action="store_true",
                     help="small sample counts for the software peers (seconds; for tests)")
     ap.add_argument("--out", metavar="DIR", default=None,
@@ -497,8 +487,10 @@ def main(argv: list[str] | None = None) -> int:
                          "repository)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--url", default=None,
-                    help="take the cycles per signature from this device's TIMING (a board, "
-                         "socket://HOST:PORT or sim://); uses and ZEROIZEs key slot 7")
+                    help="take the cycles per signature from this device's TIMING in this run "
+                         "(a board, socket://HOST:PORT or sim://) instead of "
+                         "bench/results/sign_timing.json; uses and ZEROIZEs key slot "
+                         f"{BENCH_SLOT}")
     ap.add_argument("--n", type=int, default=None, help="signatures per software peer "
                     "(default 20000, --quick 300)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per attempt (--url)")

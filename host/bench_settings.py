@@ -1,5 +1,5 @@
 """What ``quantgate bench`` measures and compares against: the board, the engine counts, the
-input files and the commands that write them, and the published anchors (REFERENCES.md)."""
+input files and the commands that write them, and the published anchors (docs/references.md)."""
 
 from pathlib import Path
 
@@ -7,27 +7,30 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository (editable instal
 BOARD = "ulx3s-85f"
 CURVES = ("ed25519", "secp256k1", "p256")
 UART_BAUD = 3_000_000  # the board's default (boards/ulx3s.py, quantgate build --baud)
-# the PLL clock `quantgate build` makes by default (--freq 36); a number here because the host
-# side does not import Amaranth (tests/test_boards.py checks it against the PLL solver)
-TARGET_MHZ = 35.714286
+# the clock every core was designed for; the report shows it only as "not built"
+DESIGN_MHZ = 100.0
 SIGN_ENGINES = 1  # one KeySlots engine (hdl/signer/keyslots.py) signs for all three curves
-GREEKS_ENGINES = 1  # one Greeks pipeline, one option per clock
-GREEKS_LATENCY_CYCLES = 73  # docs/numerics.md section 11 (cocotb: 71 datapath + 2 FIFO)
+BENCH_SLOT = 7  # the key slot the TIMING run loads, signs with and ZEROIZEs (as the selftest)
+SIGN_KEYS = 2  # the TIMING run: this many keys per curve ...
+SIGN_MESSAGES = 2  # ... each signing this many messages (of one length)
+# the pipeline's own latency (docs/numerics.md section 11, cocotb: 71 datapath + 2 FIFO); the
+# link path around it is measured by bench/greeks_engine.py
+GREEKS_LATENCY_CYCLES = 73
 PEER_MESSAGE_BYTES = 100  # Ed25519 peers and the device's Ed25519 frame: a 100-byte order
 # Accuracy of the Greeks core, 10M-option sweep (docs/numerics.md, "Measured accuracy")
 GREEKS_MAX_ERRORS = {"price": 2.46e-10, "delta": 1.25e-9, "rho": 1.24e-9}
 
 # The input files: name -> (path relative to the repository, the command that writes it)
 INPUTS = {
-    "ecc_cycles": ("bench/results/ecc_cycles.json", "python bench/ecc_cycles.py"),
-    "sign_cycles": ("bench/results/sign_cycles.json", "python bench/sign_cycles.py"),
-    "greeks": ("bench/results/greeks.json", "python bench/greeks_bench.py"),
     "build_report": (f"build/{BOARD}/report.json", f"quantgate build --board {BOARD}"),
+    "sign_timing": ("bench/results/sign_timing.json", "python bench/sign_timing.py --url sim://"),
+    "greeks_engine": ("bench/results/greeks_engine.json", "python bench/greeks_engine.py"),
+    "ecc_cycles": ("bench/results/ecc_cycles.json", "python bench/ecc_cycles.py"),
 }
 # Committed copies read when the file above is absent (a fresh clone has no build/ directory).
 RECORDED = {"build_report": f"bench/results/build_{BOARD}.json"}
 # Out-of-context synthesis of single cores (bench/synth_core.py, bench/synth_arith.py): the
-# first file found per core is used.
+# first file found per core is used; resource rows of the report only.
 OOC = {
     "link": (["bench/results/synth_link.json", "build/synth/link/summary.json"],
              "python bench/synth_core.py quantgate.hdl.top:Appliance clock_hz=100000000 "
@@ -44,19 +47,20 @@ OOC = {
                "python bench/synth_core.py quantgate.hdl.pricing.pipeline:GreeksPipeline "
                "--name greeks"),
 }
-SIGNER_PARTS = ("curve engine", "sha512", "sha256")
 ARITH_UNITS = "bench/results/synth_arith_*.json"
 
-# What others reach (REFERENCES.md, "What others reach"): the comparison columns. `value` is
-# in `unit`; `compare` names the quantgate figure it is set against.
+# What others reach (docs/references.md, "What others reach"): the comparison rows. `value` is
+# in `unit`; `compare` names the quantgate figure it is set against. Rates and times compare in
+# time; a cycle count without a published clock gets no ratio (cycles at 35.71 MHz and at
+# several GHz are not comparable).
 ANCHORS = [
     {"anchor": "AMD Vitis Quant cfBSMEngine (float32, Alveo U200)",
      "figure": "2 engines, II=1, 300 MHz, 520 DSP, 80k LUT, ~203M options/s",
      "value": 203e6, "unit": "options/s", "compare": "greeks_options_per_s",
      "source": "AMD Vitis Libraries, Quantitative Finance L2 cfBSMEngine benchmark"},
     {"anchor": "AMD Vitis Quant cfBSMEngine latency",
-     "figure": "334 cycles at 300 MHz (1.11 us)",
-     "value": 334 / 300e6 * 1e6, "unit": "us", "compare": "greeks_latency_us",
+     "figure": "334 cycles at 300 MHz (1.11 µs)",
+     "value": 334 / 300e6 * 1e6, "unit": "us", "compare": "greeks_pipeline_latency_us",
      "source": "AMD Vitis Libraries, Quantitative Finance L2 cfBSMEngine benchmark"},
     {"anchor": "AMD Vitis Quant cfBSMEngine accuracy vs double",
      "figure": "price 7e-5, delta 5e-7, rho 3e-6 (float32)",
@@ -80,7 +84,7 @@ ANCHORS = [
      "compare": "p256_latency_us", "source": "AMD Vitis Security Library, ECDSA benchmark"},
     {"anchor": "lib25519 Ed25519 sign (x86)", "figure": "~28-32k cycles", "value": 30_000.0,
      "unit": "cycles", "compare": "ed25519_cycles", "source": "lib25519 benchmarks"},
-    {"anchor": "libsecp256k1 ECDSA sign (x86)", "figure": "~28-39 us", "value": 33.5,
+    {"anchor": "libsecp256k1 ECDSA sign (x86)", "figure": "~28-39 µs", "value": 33.5,
      "unit": "us", "compare": "secp256k1_latency_us", "source": "libsecp256k1 benchmarks"},
 ]
-ANCHORS_SOURCE = "the project's REFERENCES.md, section \"What others reach\""
+ANCHORS_SOURCE = "docs/references.md"

@@ -1,6 +1,6 @@
 """``quantgate selftest``: known-answer checks of a device through the public host API.
 
-    quantgate selftest --url /dev/ttyUSB0 [--json] [--timeout S]
+    quantgate selftest --url /dev/ttyUSB0 [--expect-cores link,greeks,...] [--json] [--timeout S]
 
     from quantgate.host import Appliance
     from quantgate.host.selftest import run_selftest
@@ -9,8 +9,9 @@
 
 Checks, in order (each one: name, pass / fail / skip, a detail line, elapsed milliseconds):
 
-* INFO is sane (protocol 1, a clock, a baud rate, the link core); ECHO round trips (empty,
-  all 256 byte values, a full 1024-byte payload of zeros).
+* INFO is sane (protocol 1, a clock, a baud rate, the link core); INFO lists every core the
+  build is expected to have; ECHO round trips (empty, all 256 byte values, a full 1024-byte
+  payload of zeros).
 * For each signing curve the device lists in INFO: LOAD_KEY of a published key into **slot 7**,
   PUBLIC_KEY against the published public key, SIGN known answers: Ed25519 RFC 8032 section 7.1
   TEST 1 and TEST 2; secp256k1 d = 1 with SHA-256("Satoshi Nakamoto") (the RFC 6979 community
@@ -29,9 +30,12 @@ Checks, in order (each one: name, pass / fail / skip, a detail line, elapsed mil
 command can read a key back, so nothing can be restored). Slots 0-6 are not touched. If the
 selftest is interrupted it still tries to ZEROIZE slot 7.
 
-A check is skipped (not failed) only when INFO does not list the core it needs (a build without
-that core, e.g. ``quantgate build --engines link``). The exit status is 0 when no check failed,
-1 otherwise (2 when the device cannot be opened).
+Which cores the build has is not taken from the device: ``expect_cores`` (``--expect-cores``)
+names them, by default the full appliance's (FULL_APPLIANCE_CORES: link, greeks, ed25519,
+secp256k1, p256); ``--expect-cores link`` for ``quantgate build --engines link``. A check whose
+core is expected but missing from INFO fails; a check is skipped only when its core is neither
+expected nor listed. The exit status is 0 when no check failed and at least one passed (a run
+that checked nothing is not a pass), 1 otherwise (2 when the device cannot be opened).
 
 The expected values are hard-coded here so that the selftest needs no crypto or SciPy library
 at run time; tests/test_selftest.py checks each constant against PyNaCl, coincurve,
@@ -50,15 +54,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from quantgate import wire
 from quantgate.sim import vectors  # published vectors only (hashlib, no simulator imports)
 
 from .errors import EmptySlot, QuantgateError
 
-__all__ = ["SLOT", "CheckResult", "exit_code", "format_results", "main", "run_selftest",
-           "summary"]
+__all__ = ["FULL_APPLIANCE_CORES", "SLOT", "CheckResult", "exit_code", "format_results", "main",
+           "run_selftest", "summary"]
 
 SLOT = 7  # the spare slot the selftest loads, signs with and ZEROIZEs
 CURVES = ("ed25519", "secp256k1", "p256")
+# what `quantgate build` puts in by default (hdl/top.py default_engines, INFO's core names);
+# kept here as names because the host does not import the gateware
+FULL_APPLIANCE_CORES = ("link", "greeks", *CURVES)
 
 # -- known answers -------------------------------------------------------------------------------
 
@@ -187,9 +195,11 @@ def _mismatch(what: str, got: bytes, expected: bytes, ecdsa: bool = False) -> _F
 
 
 class _Run:
-    def __init__(self, dev, progress: Callable[[CheckResult], None] | None):
+    def __init__(self, dev, progress: Callable[[CheckResult], None] | None,
+                 expect_cores: tuple[str, ...]):
         self.dev = dev
         self.progress = progress
+        self.expect_cores = expect_cores
         self.results: list[CheckResult] = []
         self.cores: set[str] | None = None  # None: INFO failed, try everything
         self.clock_hz: float | None = None
@@ -224,8 +234,22 @@ class _Run:
         return result
 
     def need(self, core: str) -> None:
-        if self.cores is not None and core not in self.cores:
-            raise _Skip(f"INFO does not list the {core} core (a build without it)")
+        if self.cores is None or core in self.cores:
+            return
+        if core in self.expect_cores:
+            raise _Fail(f"not run: INFO does not list the {core} core, which the build is "
+                        "expected to have (--expect-cores)")
+        raise _Skip(f"INFO does not list the {core} core (not expected: a build without it)")
+
+    def expected(self):
+        if self.cores is None:
+            raise _Fail("INFO gave no core list (see the INFO check)")
+        missing = [c for c in self.expect_cores if c not in self.cores]
+        if missing:
+            raise _Fail(f"INFO does not list {', '.join(missing)} (expected "
+                        f"{', '.join(self.expect_cores)}; listed {', '.join(sorted(self.cores))})")
+        return (f"INFO lists every expected core: {', '.join(self.expect_cores)}",
+                {"expect_cores": list(self.expect_cores)})
 
     def us(self, cycles: int) -> str:
         return f" ({cycles / self.clock_hz * 1e6:,.1f} us at {self.clock_hz / 1e6:g} MHz)" \
@@ -401,14 +425,16 @@ def criterion_errors(got: dict, expected: dict, spot: float, strike: float,
     return out
 
 
-def run_selftest(appliance, *, progress: Callable[[CheckResult], None] | None = None
-                 ) -> list[CheckResult]:
+def run_selftest(appliance, *, expect_cores=FULL_APPLIANCE_CORES,
+                 progress: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
     """Run every check against an open Appliance (or anything with its methods); return the
-    results in order. Uses and then ZEROIZEs key slot 7. ``progress`` is called with each
-    result as it completes."""
-    run = _Run(appliance, progress)
+    results in order. ``expect_cores``: the cores the build was asked for (a missing one fails
+    its checks). Uses and then ZEROIZEs key slot 7. ``progress`` is called with each result as
+    it completes."""
+    run = _Run(appliance, progress, tuple(expect_cores))
     try:
         run.check("INFO", run.info)
+        run.check("expected cores", run.expected)
         run.check("ECHO", run.echo)
         if run.cores is None or set(CURVES) & run.cores:
             run.timing_prev = run._timing()  # baseline for the per-signature counts
@@ -452,7 +478,7 @@ def summary(results: list[CheckResult]) -> dict:
 
 
 def exit_code(results: list[CheckResult]) -> int:
-    """0 when no check failed (and at least one passed), 1 otherwise."""
+    """0 when no check failed and at least one passed, 1 otherwise."""
     return 0 if summary(results)["passed"] else 1
 
 
@@ -466,9 +492,20 @@ def format_results(results: list[CheckResult]) -> str:
     lines = [format_result(r) for r in results]
     slot = next((f" (slot {SLOT} used, then zeroized: {r.status})" for r in results
                  if r.name == f"ZEROIZE slot {SLOT}"), "")
-    lines.append(f"{'PASSED' if s['passed'] else 'FAILED'}: {s['pass']} passed, {s['fail']} "
-                 f"failed, {s['skip']} skipped in {s['elapsed_ms'] / 1e3:.1f} s{slot}")
+    verdict = "PASSED" if s["passed"] else "FAILED" if s["fail"] else "FAILED (nothing checked)"
+    lines.append(f"{verdict}: {s['pass']} passed, {s['fail']} failed, {s['skip']} skipped in "
+                 f"{s['elapsed_ms'] / 1e3:.1f} s{slot}")
     return "\n".join(lines)
+
+
+def _core_list(text: str) -> tuple[str, ...]:
+    known = {c.name.lower() for c in wire.Core}
+    cores = tuple(c.strip().lower() for c in text.split(",") if c.strip())
+    unknown = [c for c in cores if c not in known]
+    if unknown or not cores:
+        what = f"unknown core {', '.join(unknown)}" if unknown else "no core named"
+        raise argparse.ArgumentTypeError(f"{what} (known: {', '.join(sorted(known))})")
+    return cores
 
 
 def main(argv: list[str] | None = None, *, opener: Callable[..., Any] | None = None) -> int:
@@ -481,6 +518,11 @@ def main(argv: list[str] | None = None, *, opener: Callable[..., Any] | None = N
                     "Exit status 0 only if no check fails.")
     ap.add_argument("--url", default="sim://",
                     help="sim://, socket://HOST:PORT, /dev/ttyUSB0, serial://PATH?baud=N")
+    ap.add_argument("--expect-cores", type=_core_list, default=FULL_APPLIANCE_CORES,
+                    metavar="LIST",
+                    help="the cores the build was asked for, comma-separated (default: the "
+                         f"full appliance, {','.join(FULL_APPLIANCE_CORES)}; a link-only build: "
+                         "link); one INFO does not list fails")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per attempt")
     args = ap.parse_args(argv)
@@ -501,11 +543,12 @@ def main(argv: list[str] | None = None, *, opener: Callable[..., Any] | None = N
     progress = None if args.json else lambda r: print(format_result(r), flush=True)
     try:
         with dev:
-            results = run_selftest(dev, progress=progress)
+            results = run_selftest(dev, expect_cores=args.expect_cores, progress=progress)
     except KeyboardInterrupt:
         return 130
     if args.json:
-        print(json.dumps({"url": args.url, "slot": SLOT, **summary(results),
+        print(json.dumps({"url": args.url, "slot": SLOT,
+                          "expect_cores": list(args.expect_cores), **summary(results),
                           "checks": [r.as_dict() for r in results]}, indent=2))
     else:
         print(format_results(results).rsplit("\n", 1)[-1])

@@ -115,7 +115,7 @@ BOUNDS = dict(x=(tb.X_MIN_FX, tb.X_MAX_FX), T=(tb.T_MIN_FX, tb.T_MAX_FX),
               sig=(tb.SIGMA_MIN_FX, tb.SIGMA_MAX_FX), r=(tb.RATE_MIN_FX, tb.RATE_MAX_FX),
               q=(tb.RATE_MIN_FX, tb.RATE_MAX_FX))
 
-# REFERENCES.md: (model, spot, strike, expiry, rate, carry, vol, call)
+# docs/references.md: (model, spot, strike, expiry, rate, carry, vol, call)
 KNOWN = [
     ("bsm", 60, 65, 0.25, 0.08, 0.0, 0.30, True),
     ("bsm", 100, 95, 0.5, 0.10, 0.05, 0.20, False),
@@ -197,7 +197,7 @@ async def random_options_match_model_and_reference(dut):
 
 @cocotb.test()
 async def known_values_and_domain_edges(dut):
-    """REFERENCES.md values (to their published decimals), the range check's integer box
+    """docs/references.md values (to their published decimals), the range check's integer box
     corners, and one LSB inside/outside every bound."""
     tbench = TB(dut, in_stall=0.2, out_stall=0.5, seed=SEED + 10)
     await reset(dut)

@@ -5,6 +5,7 @@ Results are compared bit for bit with the integer model (hdl/pricing/model.py); 
 layout is decoded with the host's own definitions (quantgate.greeks).
 """
 
+import json
 import os
 
 import cocotb
@@ -142,34 +143,70 @@ async def info_lists_the_greeks_core(dut):
                                                                         wire.Core.GREEKS]
 
 
+def _clock_counter(clk) -> list[int]:
+    """A one-element list holding the clocks since the call (updated at every rising edge)."""
+    now = [0]
+
+    async def count():
+        while True:
+            await RisingEdge(clk)
+            now[0] += 1
+
+    cocotb.start_soon(count())
+    return now
+
+
 @cocotb.test()
 async def full_frames_back_to_back(dut):
-    """20-option requests with no back-pressure. The link core handles one byte per clock
-    and its frame parser buffers each request before replaying it, so a frame costs a few
-    thousand clocks (reported as clocks per option; the pipeline itself takes one option per
-    clock, and a 3 Mbaud UART needs ~5,000 clocks per option at 100 MHz)."""
+    """One 1-option request alone (latency: its last byte in -> the result frame's last byte out),
+    then 20-option requests with no back-pressure (throughput). The link core takes one byte
+    per clock and its frame parser buffers each request before replaying it, so a frame costs
+    a few thousand clocks: the engine's rate through its real input path is clocks per option
+    between consecutive results, well below the pipeline's one option per clock. With
+    ``GREEKS_ENGINE_OUT`` set the figures go to that JSON file (bench/greeks_engine.py)."""
     tb = TB(dut, seed=SEED + 3)
     await reset(dut)
     rng = np.random.default_rng(SEED + 3)
+    now = _clock_counter(dut.clk)
+
+    cols, put = random_options(rng, 1, "bsm", bad_fraction=0.0)
+    tb.source.send(encode(Op.GREEKS, 99, gk.encode_request("bsm", *cols, put)))
+    await tb.source.wait_idle()
+    last_in = now[0]
+    while not tb.sink.items:
+        await RisingEdge(dut.clk)
+    first_out = now[0] - last_in  # the result frame's header leaves before the result is ready
+    rop, _, rpayload = (await tb.responses(1))[0]
+    latency = now[0] - last_in
+    assert rop == GREEKS_OK
+    check_result(rpayload, cols, put, "bsm")
+
     frames = []
     for seq in range(8):
         cols, put = random_options(rng, gk.MAX_OPTIONS, "bsm", bad_fraction=0.0)
         frames.append((cols, put))
         tb.source.send(encode(Op.GREEKS, seq, gk.encode_request("bsm", *cols, put)))
-    cycles = 0
-
-    async def count():
-        nonlocal cycles
-        while True:
-            await RisingEdge(dut.clk)
-            cycles += 1
-
-    cocotb.start_soon(count())
-    responses = await tb.responses(len(frames), timeout_cycles=1_000_000)
-    for (cols, put), (rop, _, rpayload) in zip(frames, responses, strict=True):
+    start = now[0]
+    done_at = []
+    for cols, put in frames:
+        rop, _, rpayload = (await tb.responses(1, timeout_cycles=1_000_000))[0]
+        done_at.append(now[0])
         assert rop == GREEKS_OK
         check_result(rpayload, cols, put, "bsm")
-    per_option = cycles / (len(frames) * gk.MAX_OPTIONS)
-    dut._log.info(f"{len(frames)} x {gk.MAX_OPTIONS} options in {cycles} clocks: "
-                  f"{per_option:.1f} clocks per option through the link core")
+    # steady state: between the first and the last result frame (the first one's fill excluded)
+    per_frame = (done_at[-1] - done_at[0]) / (len(frames) - 1)
+    per_option = per_frame / gk.MAX_OPTIONS
+    total = done_at[-1] - start
+    dut._log.info(f"{len(frames)} x {gk.MAX_OPTIONS} options in {total} clocks; "
+                  f"{per_option:.2f} clocks per option between results through the link core; "
+                  f"one option: {latency} clocks from its last byte in to the result's last "
+                  f"byte out (first byte out after {first_out})")
     assert per_option < 250
+    out = os.environ.get("GREEKS_ENGINE_OUT")
+    if out:
+        with open(out, "w") as f:
+            json.dump({"clocks_per_option": per_option, "clocks_per_frame": per_frame,
+                       "options_per_frame": gk.MAX_OPTIONS, "frames": len(frames),
+                       "clocks_all_frames": total, "result_frames_done_at": done_at,
+                       "one_option_latency_clocks": latency,
+                       "one_option_first_byte_out_clocks": first_out}, f, indent=1)

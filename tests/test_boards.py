@@ -80,14 +80,6 @@ def test_pll_and_uart_limits():
         uart_divisor(10e6, 3_000_000)
 
 
-def test_bench_target_is_the_default_build_clock():
-    from quantgate.boards.build import DEFAULT_FREQ_MHZ
-    from quantgate.host.bench_settings import TARGET_MHZ
-
-    assert TARGET_MHZ == pytest.approx(float(solve_pll(DEFAULT_FREQ_MHZ * 1e6).fout_hz) / 1e6,
-                                       abs=1e-6)
-
-
 def test_build_rejects_bad_settings(tmp_path):
     """Impossible build settings fail with a message before any tool runs."""
     from quantgate.boards.build import build

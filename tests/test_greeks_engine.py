@@ -15,10 +15,15 @@ TESTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def core():
+def greeks_link() -> LinkCore:
+    """The GREEKS engine behind the link core (also bench/greeks_engine.py's design)."""
     return LinkCore(clock_hz=100_000_000, baud=3_000_000, engines=[
         Engine(cores=(wire.Core.GREEKS,), opcodes=(wire.Op.GREEKS,), build=GreeksEngine)])
+
+
+@pytest.fixture(scope="module")
+def core():
+    return greeks_link()
 
 
 @pytest.mark.parametrize("testcase", TESTS)

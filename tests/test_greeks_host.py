@@ -22,7 +22,7 @@ from quantgate.hdl.pricing.reference import greeks_ref
 from quantgate.host import GREEKS_DTYPE, OPTIONS_DTYPE, Appliance, AsyncAppliance, Greeks, errors
 from quantgate.host.cli import main as cli_main
 
-KNOWN = [  # REFERENCES.md: inputs, model, {output: (value, decimals)}
+KNOWN = [  # docs/references.md: inputs, model, {output: (value, decimals)}
     (dict(spot=60, strike=65, expiry_years=0.25, rate=0.08, carry=0.0, vol=0.30, call=True),
      "bsm", {"price": (2.1334, 4)}),
     (dict(spot=100, strike=95, expiry_years=0.5, rate=0.10, carry=0.05, vol=0.20, call=False),

@@ -1,8 +1,9 @@
 """Accuracy of the bit-exact fixed-point Greeks model against independent float64 / mpmath.
 
-Quick tests (``make test``, a few seconds): the REFERENCES.md values, 20k random options over the
-whole domain for both models, calls and puts, a grid of domain corners, the integer corners of
-the device's range check, input rejection, the coefficient tables and the exact arithmetic.
+Quick tests (``make test``, a few seconds): the docs/references.md values, 20k random options
+over the whole domain for both models, calls and puts, a grid of domain corners, the integer
+corners of the device's range check, input rejection, the coefficient tables and the exact
+arithmetic.
 
 Long sweep (opt in with ``pytest --slow``; size from QUANTGATE_SWEEP_N, default 4,000,000):
 ``pytest tests/test_greeks_model.py --slow -k long``. The same sweep with a report of maximum and
@@ -49,7 +50,7 @@ def _check(a: dict, model: str, guard: bool = True) -> dict:
 
 # --------------------------------------------------------------------------- known values
 
-# REFERENCES.md (Haug via QuantLib's tests; Hull): (inputs, output, value, decimals)
+# docs/references.md (Haug via QuantLib's tests; Hull): (inputs, output, value, decimals)
 KNOWN = [
     (dict(spot=60, strike=65, expiry=0.25, rate=0.08, carry=0.0, vol=0.30, call=True),
      "bsm", {"price": (2.1334, 4)}),

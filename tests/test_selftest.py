@@ -220,7 +220,7 @@ def test_all_checks_pass_on_a_correct_device():
     assert not failed
     assert selftest.exit_code(results) == 0
     names = [r.name for r in results]
-    assert names[:2] == ["INFO", "ECHO"]
+    assert names[:3] == ["INFO", "expected cores", "ECHO"]
     assert names[-1] == "ZEROIZE slot 7"
     for expected in ("ed25519 sign (RFC 8032 TEST 1)", "ed25519 sign (RFC 8032 TEST 2)",
                      'secp256k1 sign (RFC 6979, "Satoshi Nakamoto")',
@@ -270,12 +270,66 @@ def test_greeks_outside_the_limits_fail():
     assert selftest.exit_code(list(results.values())) == 1
 
 
-def test_a_missing_core_is_skipped_not_failed():
-    results = selftest.run_selftest(NoGreeksCore())
+def test_a_core_not_expected_and_not_listed_is_skipped():
+    results = selftest.run_selftest(NoGreeksCore(),
+                                    expect_cores=("link", "ed25519", "secp256k1", "p256"))
     skipped = [r.name for r in results if r.status == "skip"]
     assert skipped == [f"greeks {name}" for name, *_ in selftest.GREEKS_CASES]
     assert selftest.exit_code(results) == 0
     assert "skipped" in selftest.format_results(results)
+
+
+def test_an_expected_core_missing_from_info_fails():
+    """The full appliance is expected by default: a build without the Greeks core fails."""
+    results = by_name(selftest.run_selftest(NoGreeksCore()))
+    assert results["expected cores"].status == "fail"
+    assert "greeks" in results["expected cores"].detail
+    for name, *_ in selftest.GREEKS_CASES:
+        assert results[f"greeks {name}"].status == "fail"
+        assert "expected" in results[f"greeks {name}"].detail
+    assert results["timing p256"].passed  # the cores it has are still checked
+    assert selftest.exit_code(list(results.values())) == 1
+
+
+class LinkOnly(FakeAppliance):
+    """A `quantgate build --engines link` device: INFO lists the link alone."""
+
+    CORES = ["link"]
+
+    def _no_core(self, *args, **kwargs):
+        raise AssertionError("the selftest must not ask the link-only device for a core")
+
+    load_key = public_key = sign = timing = greeks = zeroize = _no_core
+
+
+def test_a_link_only_device_fails_against_the_full_appliance():
+    results = selftest.run_selftest(LinkOnly())
+    failed = {r.name for r in results if r.status == "fail"}
+    assert "expected cores" in failed
+    assert {"ed25519 sign (RFC 8032 TEST 1)", 'p256 sign (RFC 6979 A.2.5 "sample")',
+            "timing secp256k1"} <= failed
+    assert not any(r.status == "skip" for r in results)
+    assert selftest.exit_code(results) == 1
+    assert selftest.format_results(results).splitlines()[-1].startswith("FAILED: ")
+
+
+def test_a_link_only_device_passes_when_only_the_link_is_expected():
+    results = selftest.run_selftest(LinkOnly(), expect_cores=("link",))
+    status = {r.name: r.status for r in results}
+    assert status["INFO"] == status["expected cores"] == status["ECHO"] == "pass"
+    assert {s for n, s in status.items() if n not in ("INFO", "expected cores", "ECHO")} == {
+        "skip"}
+    assert selftest.exit_code(results) == 0
+
+
+def test_a_run_that_checked_nothing_is_not_a_pass():
+    skipped = [selftest.CheckResult(f"check {k}", False, "INFO does not list it", 0.1,
+                                    skipped=True) for k in range(3)]
+    assert selftest.summary(skipped)["passed"] is False
+    assert selftest.exit_code(skipped) == 1
+    assert selftest.exit_code([]) == 1
+    assert selftest.format_results(skipped).splitlines()[-1].startswith(
+        "FAILED (nothing checked): 0 passed")
 
 
 def test_a_device_without_timing_fails_only_the_timing_checks():
@@ -305,6 +359,7 @@ def test_main_exit_codes_and_json(capsys):
     rc = selftest.main(["--url", "fake://", "--json"], opener=lambda url, **kw: FakeAppliance())
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["passed"] and out["fail"] == 0 and out["slot"] == 7
+    assert out["expect_cores"] == ["link", "greeks", "ed25519", "secp256k1", "p256"]
     assert {"name", "status", "passed", "detail", "elapsed_ms"} <= set(out["checks"][0])
 
     rc = selftest.main(["--url", "fake://"], opener=lambda url, **kw: WrongSignature())
@@ -316,6 +371,18 @@ def test_main_exit_codes_and_json(capsys):
         raise OSError("no such device")
 
     assert selftest.main(["--url", "/dev/ttyNONE"], opener=refuse) == 2
+
+
+def test_main_expect_cores(capsys):
+    assert selftest.main(["--url", "fake://"], opener=lambda url, **kw: LinkOnly()) == 1
+    assert "FAIL  expected cores" in capsys.readouterr().out
+    rc = selftest.main(["--url", "fake://", "--expect-cores", "link"],
+                       opener=lambda url, **kw: LinkOnly())
+    assert rc == 0 and capsys.readouterr().out.splitlines()[-1].startswith("PASSED: 3 passed")
+    with pytest.raises(SystemExit):
+        selftest.main(["--url", "fake://", "--expect-cores", "link,grekks"],
+                      opener=lambda url, **kw: LinkOnly())
+    assert "unknown core grekks" in capsys.readouterr().err
 
 
 # -- the hard-coded answers against the libraries ------------------------------------------------
@@ -392,7 +459,8 @@ def test_through_the_driver_against_a_wire_level_fake():
     peer = sign_host.SignerPeer()
     try:
         with Appliance.open(peer.url, timeout=2.0, retries=1) as dev:
-            results = selftest.run_selftest(dev)
+            results = selftest.run_selftest(
+                dev, expect_cores=("link", "ed25519", "secp256k1", "p256"))
     finally:
         peer.close()
     status = {r.name: r.status for r in results}
