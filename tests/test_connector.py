@@ -282,9 +282,10 @@ def test_bad_clients_do_not_disturb_others(fakes):
         flooder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         flood = b"".join(codec.encode_request(wire.Op.ECHO, i, b"f" * 1000) for i in range(64))
         threading.Thread(target=lambda: _send_quietly(flooder, flood * 40), daemon=True).start()
-        quitter = _raw_client(conn.address)
+        quitter = _raw_client(conn.address)  # killed half-way through its 51st frame
         quitter.sendall(b"".join(codec.encode_request(wire.Op.SIGN, i, b"\x00q")
-                                 for i in range(50)))
+                                 for i in range(50))
+                        + codec.encode_request(wire.Op.SIGN, 50, b"\x00" + b"q" * 300)[:150])
         quitter.close()
 
         threads = [threading.Thread(target=good_client, args=(n,)) for n in range(4)]

@@ -35,6 +35,23 @@ class Metrics:
                                  "its answer written to the client", ["op"],
                                  buckets=LATENCY_BUCKETS, registry=r)
         r.register(_PoolCollector(pool))
+        self._children: dict[tuple, object] = {}  # labels() looks up a lock and a dict: cache
+
+    def _child(self, metric, *labels):
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def request(self, client: str, op: str) -> None:
+        self._child(self.requests, client, op).inc()
+
+    def error(self, client: str, op: str, error: str) -> None:
+        self._child(self.errors, client, op, error).inc()
+
+    def answered(self, op: str, seconds: float) -> None:
+        self._child(self.latency, op).observe(seconds)
 
 
 class _PoolCollector:

@@ -30,6 +30,7 @@ from quantgate import wire
 from ..codec import BadFrame, Frame, FrameDecoder, encode_error, encode_frame
 from ..errors import DeviceError
 from .config import OPEN, ConfigError, Permissions, Policy
+from .metrics import Metrics
 from .pool import BROADCAST_OPS, NoDevice, Pool, request_slot
 
 log = logging.getLogger("quantgate.serve")
@@ -42,12 +43,13 @@ class Connector:
     """The listening sockets, the client connections and the pool behind them."""
 
     def __init__(self, pool: Pool, policy: Policy | None = None, *,
-                 max_in_flight: int = MAX_IN_FLIGHT, grace: float = GRACE, metrics=None):
+                 max_in_flight: int = MAX_IN_FLIGHT, grace: float = GRACE,
+                 metrics: Metrics | None = None):
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.pool, self.policy = pool, policy
         self.max_in_flight, self.grace = max_in_flight, grace
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else Metrics(pool)
         self.stopping = False
         self.addresses: list[str] = []
         self._servers: list[asyncio.base_events.Server] = []
@@ -105,14 +107,12 @@ class Connector:
             await client.close()
             return
         self._clients.add(client)
-        if self.metrics:
-            self.metrics.clients.inc()
+        self.metrics.clients.inc()
         try:
             await client.run()
         finally:
             self._clients.discard(client)
-            if self.metrics:
-                self.metrics.clients.dec()
+            self.metrics.clients.dec()
 
 
 class ClientConnection:
@@ -173,8 +173,7 @@ class ClientConnection:
     async def _serve(self, frame: Frame, started: float) -> None:
         op, seq = frame.op, frame.seq
         try:
-            if self.connector.metrics:
-                self.connector.metrics.requests.labels(self.name, _op(op)).inc()
+            self.connector.metrics.request(self.name, _op(op))
             answer = await self._answer(frame)
         except asyncio.CancelledError:
             if self.connector.stopping:  # shutdown after the grace period: never silent
@@ -186,8 +185,7 @@ class ClientConnection:
         self._write(answer)
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.drain()  # a client that does not read stalls only itself
-        if self.connector.metrics:
-            self.connector.metrics.latency.labels(_op(op)).observe(time.perf_counter() - started)
+        self.connector.metrics.answered(_op(op), time.perf_counter() - started)
 
     async def _answer(self, frame: Frame) -> bytes:
         op, seq, payload = frame.op, frame.seq, frame.payload
@@ -232,8 +230,7 @@ class ClientConnection:
         return encode_error(seq, code, op)
 
     def _count_error(self, op: int, code: int) -> None:
-        if self.connector.metrics:
-            self.connector.metrics.errors.labels(self.name, _op(op), _err(code)).inc()
+        self.connector.metrics.error(self.name, _op(op), _err(code))
 
     def _write(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -313,8 +310,6 @@ def _remove_stale_socket(path: str) -> None:
 async def serve(args) -> int:
     policy = Policy.load(args.config) if args.config else None
     pool = Pool(args.device, timeout=args.device_timeout, probe_interval=args.probe_interval)
-    from .metrics import Metrics
-
     metrics = Metrics(pool)
     connector = Connector(pool, policy, max_in_flight=args.max_in_flight, grace=args.grace,
                           metrics=metrics)
