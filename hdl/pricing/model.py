@@ -214,10 +214,16 @@ def log2e_mul(a) -> np.ndarray:
 # --------------------------------------------------------------------------- the pipeline
 
 
-def domain_error(x, T, sig, r, q, b76) -> np.ndarray:
+# The margin unit's widened domain (docs/margin.md section 6): |x| <= 4 instead of ln 5. Only the
+# x bound and the formats below change; no table does. ``wide=False`` is today's RTL.
+X_WIDE_LIM = tb.q_in(4.0)
+
+
+def domain_error(x, T, sig, r, q, b76, wide: bool = False) -> np.ndarray:
     """The on-device range check of the five Q48 inputs (True = reject)."""
     x, T, sig, r, q, b76 = (_asi(v) for v in (x, T, sig, r, q, b76))
-    bad = (x < tb.X_MIN_FX) | (x > tb.X_MAX_FX)
+    xmin, xmax = (-X_WIDE_LIM, X_WIDE_LIM) if wide else (tb.X_MIN_FX, tb.X_MAX_FX)
+    bad = (x < xmin) | (x > xmax)
     bad |= (T < tb.T_MIN_FX) | (T > tb.T_MAX_FX)
     bad |= (sig < tb.SIGMA_MIN_FX) | (sig > tb.SIGMA_MAX_FX)
     bad |= (r < tb.RATE_MIN_FX) | (r > tb.RATE_MAX_FX)
@@ -298,36 +304,50 @@ SIGNALS: dict[str, tuple[bool, int, int, str]] = {
     "rho": (True, 3, FOUT, "rho / (S T), output Q48"),
 }
 
+# The formats that widen with |x| <= 4 (docs/margin.md section 6.2): (K/S) e^-rT = e^-(y + qT)
+# reaches e^4.15 = 63.4, so kk, P2, price, rho and r P2 gain three integer bits.
+WIDE_INT_BITS = {"x": 3, "y": 3, "y40": 3, "kk": 6, "p2": 6, "th3": 5, "price": 6, "rho": 6}
+WIDE_SIGNALS: dict[str, tuple[bool, int, int, str]] = SIGNALS | {
+    k: (SIGNALS[k][0], ib, SIGNALS[k][2], SIGNALS[k][3]) for k, ib in WIDE_INT_BITS.items()}
+P2_OPERAND_FRAC = {False: 33, True: 30}  # r*P2 multiplier operand: P2 at u3.33 or u6.30 (36 bits)
+
 _RANGES: dict[str, list] = {}  # observed [min, max] per signal (--formats)
 
 
-def _s(name: str, a) -> np.ndarray:
+def _s_checked(name: str, a, formats=SIGNALS) -> np.ndarray:
     """Check a signal against its declared format (and record its observed range)."""
     a = _asi(a)
-    sg, ib, fb, _ = SIGNALS[name]
+    sg, ib, fb, _ = formats[name]
     lo, hi = (-(1 << (ib + fb)), (1 << (ib + fb)) - 1) if sg else (0, (1 << (ib + fb)) - 1)
     if a.size:
         amin, amax = int(a.min()), int(a.max())
         if amin < lo or amax > hi:
-            raise OverflowError(f"{name} = [{amin}, {amax}] outside its format {SIGNALS[name]}")
+            raise OverflowError(f"{name} = [{amin}, {amax}] outside its format {formats[name]}")
         r = _RANGES.setdefault(name, [amin, amax])
         r[0], r[1] = min(r[0], amin), max(r[1], amax)
     return a
 
 
-def pipeline(x, T, sig, r, q, call, b76) -> dict[str, np.ndarray]:
+def pipeline(x, T, sig, r, q, call, b76, wide: bool = False) -> dict[str, np.ndarray]:
     """The integer pipeline. Inputs Q48 int64 (x = ln(S/K), T, sigma, r, q) and flags.
 
     Returns Q48 int64 arrays ``price, delta, gamma, vega, theta, rho`` normalised by the spot
     (price/S, delta, gamma*S, vega/S, theta/S, rho/(S*T)) and ``error`` (domain check failed;
     the outputs of that lane are 0). Black-76: x = ln(F/K), q is ignored (q := r, b = 0).
+    ``wide``: the margin unit's domain |x| <= 4 with WIDE_SIGNALS (docs/margin.md 6.2); the
+    default is the RTL of today, bit for bit.
     """
+    formats = WIDE_SIGNALS if wide else SIGNALS
+
+    def _s(name, a):
+        return _s_checked(name, a, formats)
+
     x, T, sig, r, q = np.broadcast_arrays(*(_asi(v) for v in (x, T, sig, r, q)))
     call = np.broadcast_to(np.asarray(call, dtype=bool), x.shape)
     b76 = np.broadcast_to(np.asarray(b76, dtype=bool), x.shape)
 
     # ---- stage 0: domain check; a rejected lane computes on a harmless stand-in
-    err = domain_error(x, T, sig, r, q, b76)
+    err = domain_error(x, T, sig, r, q, b76, wide)
     if np.any(err):
         x = np.where(err, 0, x)
         T = np.where(err, tb.T_MAX_FX, T)
@@ -429,8 +449,9 @@ def pipeline(x, T, sig, r, q, call, b76) -> dict[str, np.ndarray]:
     # ---- carry and rate terms of theta: q P1, r P2
     th2 = _s("th2", fold(products("qP1", qq, 36, p1 >> (FP - 35), 36, drop_ll=True,
                                   signed=(True, False)), 35 + 35 - FP))
-    th3 = _s("th3", fold(products("rP2", rq, 36, p2 >> (FP - 33), 36, drop_ll=True,
-                                  signed=(True, False)), 35 + 33 - FP))
+    pf = P2_OPERAND_FRAC[wide]
+    th3 = _s("th3", fold(products("rP2", rq, 36, p2 >> (FP - pf), 36, drop_ll=True,
+                                  signed=(True, False)), 35 + pf - FP))
 
     # ---- outputs, normalised by S
     price = w * (p1 - p2)
