@@ -25,12 +25,13 @@ FORWARDS = np.array([95_000.0, 96_200.0, 3_400.0, 97_500.0, 0.25])
 
 def random_book(rng, n, forwards, short=0.2):
     """Every kind over the book domain: F/K in [0.2, 5], vol 1 %..500 % (log-uniform), expiry
-    1 hour..3 years, a fraction ``short`` under two days; quantities of mixed sizes."""
+    1 minute..3 years, a fraction ``short`` under two days (log-uniform from one minute, so
+    a third of those under one hour); quantities of mixed sizes."""
     b = np.zeros(n, M.BOOK_DTYPE)
     b["kind"] = rng.integers(0, 3, n)
     b["bucket"] = rng.integers(0, len(forwards), n)
     long_t = np.exp(rng.uniform(np.log(2 / 365), np.log(3.0), n))
-    short_t = rng.uniform(tb.T_MIN, 2 / 365, n)
+    short_t = np.exp(rng.uniform(np.log(P.T_WIDE_MIN), np.log(2 / 365), n))
     b["expiry"] = np.where(rng.random(n) < short, short_t, long_t)
     b["vol"] = np.exp(rng.uniform(np.log(0.01), np.log(5.0), n))
     b["strike"] = forwards[b["bucket"]] / np.exp(rng.uniform(np.log(0.2), np.log(5.0), n))
@@ -136,6 +137,32 @@ def test_hand_books_on_the_device():
     assert abs(rep.pnl[j] - (-2.0) * (b76(F * (1 + m), vol) - b76(F, 0.6))) <= 2e-9 * F
 
 
+@pytest.mark.parametrize("currency", ["usd", "coin"])
+def test_book_at_the_format_edges(currency):
+    """Where the formats are tightest: one to five minutes at 1-5 % vol at the money (gamma F
+    up to ~29,000), deep in-the-money puts at K = 5 F (price/F' = 14.7 after -66 %), 500 % vol
+    at three years, huge and tiny quantities side by side, a rate of 50 %."""
+    rng = np.random.default_rng(99)
+    fw = np.array([100_000.0, 0.001])
+    rows = []
+    for b in (0, 1):
+        F = fw[b]
+        for k in range(12):
+            T = P.T_WIDE_MIN * (1 + 4 * k / 11)
+            rows.append((k % 2, F * (1 + 1e-5 * (k - 6)), T, (-1) ** k * 10 ** (k % 7 - 2),
+                         0.01 + 0.04 * k / 11, b))
+        rows += [(1, 5 * F, 0.5, -1e6, 0.3, b), (1, 5 * F, 3.0, 2.0, 5.0, b),
+                 (0, 0.2 * F, 3.0, -3.0, 5.0, b), (2, 0, 0, 1e-4, 0, b)]
+    book = np.zeros(len(rows), M.BOOK_DTYPE)
+    for i, r in enumerate(rows):
+        book[i] = r
+    rng.shuffle(book)
+    got, ref, G, err = compare(book, fw, 0.5, None, currency)
+    for k, e in err.items():
+        assert e <= BUDGET, (k, e)
+    assert got.clamped == ref.clamped > 0
+
+
 def test_order_of_positions_changes_nothing():
     """Exact integer accumulation: any order of the records gives the same result bytes."""
     rng = np.random.default_rng(7)
@@ -195,8 +222,8 @@ def one(kind=0, strike=100.0, expiry=0.5, q=1.0, vol=0.5, bucket=0):
 
 
 def test_host_rejects_what_the_device_cannot_hold():
-    with pytest.raises(ValueError, match="under the device's one-hour minimum"):
-        D.encode_book(one(expiry=0.5 / 8760))
+    with pytest.raises(ValueError, match="under the device's one-minute minimum"):
+        D.encode_book(one(expiry=0.5 * P.T_WIDE_MIN))
     with pytest.raises(ValueError, match="beyond the device's 16 buckets"):
         D.encode_book(one(bucket=16))
     with pytest.raises(ValueError, match="capacity is 4096"):
@@ -240,7 +267,10 @@ def test_wide_pipeline_bounds_and_corners():
         assert bool(P.pipeline(x, T, s, r, r, True, True, wide=True)["error"]) == bad
     assert bool(P.pipeline(tb.X_MAX_FX + 1, T, s, r, r, True, True)["error"])  # default: ln 5
     # every box corner at x = +-4 stays inside the wide formats (the model checks each signal)
-    corners = np.array(np.meshgrid([-lim, lim], [tb.T_MIN_FX, tb.T_MAX_FX],
+    assert bool(P.pipeline(0, P.T_WIDE_MIN_FX - 1, s, r, r, True, True, wide=True)["error"])
+    assert not P.pipeline(0, P.T_WIDE_MIN_FX, s, r, r, True, True, wide=True)["error"]
+    assert bool(P.pipeline(0, tb.T_MIN_FX - 1, s, r, r, True, True)["error"])  # default: 1 hour
+    corners = np.array(np.meshgrid([-lim, lim], [P.T_WIDE_MIN_FX, tb.T_MAX_FX],
                                    [tb.SIGMA_MIN_FX, tb.SIGMA_MAX_FX],
                                    [tb.RATE_MIN_FX, tb.RATE_MAX_FX], [0, 1])).reshape(5, -1)
     x, t, sg, rr, put = corners
@@ -255,10 +285,12 @@ def test_wide_pipeline_bounds_and_corners():
 def test_wide_pipeline_accuracy():
     rng = np.random.default_rng(4)
     n = 20_000
-    T = np.exp(rng.uniform(np.log(tb.T_MIN), np.log(3), n))
+    T = np.exp(rng.uniform(np.log(P.T_WIDE_MIN), np.log(3), n))
     vol = np.exp(rng.uniform(np.log(0.01), np.log(5), n))
     r = rng.uniform(-0.05, 0.5, n)
-    x = rng.uniform(-4, 4, n)
+    v = vol * np.sqrt(T)
+    x = np.where(rng.random(n) < 0.5, rng.uniform(-4, 4, n), rng.uniform(-8, 8, n) * v - v * v / 2)
+    x = np.clip(x, -4, 4)  # half of them aimed at |d1| < 8, where the density Greeks are large
     K = np.exp(rng.uniform(0, np.log(1e5), n))
     F = K * np.exp(x)
     call = rng.random(n) < 0.5

@@ -33,22 +33,25 @@ OPERAND_BITS = 72  # rounded sums entering the combination multiplier
 OVERHEAD = 1024  # fixed post-loop clocks (drain + combination), padded by the sequencer
 GREEKS_SLOT_PERIOD = 64  # every 64th clock of a revaluation is reserved for GREEKS
 P_BITS = 53  # |price/F'| < 2**53 at Q48 (s5.48) in the book domain: the MAC's operand
+# magnitude bits of the base-slot Greeks at Q48, from the wide pipeline's formats
+GAMMA_BITS, VEGA_BITS, THETA_BITS = (sum(pricing.WIDE_SIGNALS[k][1:3]) for k in
+                                     ("gamma", "vega", "theta"))
 
 RECORD_BYTES = 36
 # (name, first bit, width, signed): the 288-bit record, little-endian
 RECORD_FIELDS = (
     ("Q", 0, 56, True),
     ("lnK", 56, 48, True),  # s5.42
-    ("T", 104, 44, False),  # u2.42
-    ("sig", 148, 44, False),  # u3.41
-    ("sig_up", 192, 44, False),
-    ("sig_down", 236, 44, False),
+    ("T", 104, 50, False),  # u2.48: the pipeline's own T, exact at one minute too
+    ("sig", 154, 42, False),  # u3.39
+    ("sig_up", 196, 42, False),
+    ("sig_down", 238, 42, False),
     ("kind", 280, 2, False),
     ("bucket", 282, 4, False),
     ("clamp_up", 286, 1, False),
     ("clamp_down", 287, 1, False),
 )
-F_LNK, F_T, F_SIG = 42, 42, 41  # fractional bits of the record's lnK, T and vols
+F_LNK, F_T, F_SIG = 42, 48, 39  # fractional bits of the record's lnK, T and vols
 Q_LOAD_BITS = 52  # |Q| < 2**52 at load (fills may grow it to the field's 2**55)
 
 # Base-moneyness check: |ln F - ln K| <= ln 5, with 2**-40 of slack for the host's roundings
@@ -143,11 +146,11 @@ def encode_book(book, params: spec.MarginParams | None = None) -> BookImage:
         i = int(np.flatnonzero(bucket >= MAX_BUCKETS)[0])
         raise ValueError(f"position {i}: bucket {bucket[i]} is beyond the device's "
                          f"{MAX_BUCKETS} buckets")
-    short = opt & (book["expiry"] < tb.T_MIN)
+    short = opt & (book["expiry"] < pricing.T_WIDE_MIN)
     if np.any(short):
         i = int(np.flatnonzero(short)[0])
         raise ValueError(f"position {i}: expiry {book['expiry'][i]!r} years is under the "
-                         "device's one-hour minimum (docs/margin.md 6.3)")
+                         "device's one-minute minimum (docs/margin.md 6.3)")
     with np.errstate(divide="ignore"):
         lnk = np.where(opt, np.log(np.where(opt, book["strike"], 1.0)), 0.0)
     if np.any(np.abs(lnk) >= 32):
@@ -157,8 +160,9 @@ def encode_book(book, params: spec.MarginParams | None = None) -> BookImage:
     Q = _rint_fixed(book["quantity"], eq)
     up, down, cu, cd = spec.shocked_vols(np.where(opt, book["vol"], 1.0),
                                          np.where(opt, book["expiry"], 1.0), p)
-    t_lo, t_hi = -(-tb.T_MIN_FX // 64), tb.T_MAX_FX // 64  # stored << 6 stays in the bounds
-    s_lo, s_hi = -(-tb.SIGMA_MIN_FX // 128), tb.SIGMA_MAX_FX // 128
+    t_lo, t_hi = pricing.T_WIDE_MIN_FX, tb.T_MAX_FX
+    sh = 1 << (tb.FIN - F_SIG)  # vols stored << 9 stay in the pipeline's bounds
+    s_lo, s_hi = -(-tb.SIGMA_MIN_FX // sh), tb.SIGMA_MAX_FX // sh
     cols = {
         "Q": Q,
         "lnK": _rint_fixed(lnk, F_LNK),
@@ -265,8 +269,10 @@ def encode_margin(image: BookImage, forwards, *, rate: float = 0.0,
                  - 70)
         rp = 11  # |P| <= 7 * 2**70 + 1 < 2**73
     rd = max(0, _bitlen(sq) + 49 - 62)  # |delta| <= e^0.15 < 2 per unit
-    rg1, rv1, rt1 = first(61), first(48), first(55)  # gamma F < 2**13, vega/F < 1, theta/F < 2**7
-    rg2, rv2, rt2 = second(rg1, 61, rt), second(rv1, 48, ft), second(rt1, 55, ft)
+    # the wide pipeline's output formats: gamma F u15.48, vega/F u0.48, theta/F s10.48
+    rg1, rv1, rt1 = first(GAMMA_BITS), first(VEGA_BITS), first(THETA_BITS)
+    rg2 = second(rg1, GAMMA_BITS, rt)
+    rv2, rt2 = second(rv1, VEGA_BITS, ft), second(rt1, THETA_BITS, ft)
     shifts = (rs, ru, rp, rd, rg1, rg2, rv1, rv2, rt1, rt2)
     out = bytearray(MARGIN_HEAD.pack(FLAG_COIN if coin else 0, nb, tb.q_in(rate), *shifts))
     for f, a, b in zip(fw, ft, rt, strict=True):

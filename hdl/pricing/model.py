@@ -214,9 +214,12 @@ def log2e_mul(a) -> np.ndarray:
 # --------------------------------------------------------------------------- the pipeline
 
 
-# The margin unit's widened domain (docs/margin.md section 6): |x| <= 4 instead of ln 5. Only the
-# x bound and the formats below change; no table does. ``wide=False`` is today's RTL.
+# The margin unit's widened domain (docs/margin.md section 6): |x| <= 4 instead of ln 5, and T
+# down to one minute (of a 366-day year) instead of one hour. Only these bounds and the formats
+# below change; no table does. ``wide=False`` is today's RTL.
 X_WIDE_LIM = tb.q_in(4.0)
+T_WIDE_MIN = 1.0 / (366 * 24 * 60)
+T_WIDE_MIN_FX = tb.q_in(T_WIDE_MIN)
 
 
 def domain_error(x, T, sig, r, q, b76, wide: bool = False) -> np.ndarray:
@@ -224,7 +227,7 @@ def domain_error(x, T, sig, r, q, b76, wide: bool = False) -> np.ndarray:
     x, T, sig, r, q, b76 = (_asi(v) for v in (x, T, sig, r, q, b76))
     xmin, xmax = (-X_WIDE_LIM, X_WIDE_LIM) if wide else (tb.X_MIN_FX, tb.X_MAX_FX)
     bad = (x < xmin) | (x > xmax)
-    bad |= (T < tb.T_MIN_FX) | (T > tb.T_MAX_FX)
+    bad |= (T < (T_WIDE_MIN_FX if wide else tb.T_MIN_FX)) | (T > tb.T_MAX_FX)
     bad |= (sig < tb.SIGMA_MIN_FX) | (sig > tb.SIGMA_MAX_FX)
     bad |= (r < tb.RATE_MIN_FX) | (r > tb.RATE_MAX_FX)
     bad |= (b76 == 0) & ((q < tb.RATE_MIN_FX) | (q > tb.RATE_MAX_FX))
@@ -304,9 +307,11 @@ SIGNALS: dict[str, tuple[bool, int, int, str]] = {
     "rho": (True, 3, FOUT, "rho / (S T), output Q48"),
 }
 
-# The formats that widen with |x| <= 4 (docs/margin.md section 6.2): (K/S) e^-rT = e^-(y + qT)
-# reaches e^4.15 = 63.4, so kk, P2, price, rho and r P2 gain three integer bits.
-WIDE_INT_BITS = {"x": 3, "y": 3, "y40": 3, "kk": 6, "p2": 6, "th3": 5, "price": 6, "rho": 6}
+# The formats that widen (docs/margin.md section 6): with |x| <= 4, (K/S) e^-rT = e^-(y + qT)
+# reaches e^4.15 = 63.4, so kk, P2, price, rho and r P2 gain three integer bits; with T down to
+# one minute, e reaches -10 and ev -17, gamma S = A/v reaches 29,000 and theta1 725.
+WIDE_INT_BITS = {"x": 3, "y": 3, "y40": 3, "kk": 6, "p2": 6, "th3": 5, "price": 6, "rho": 6,
+                 "e": 4, "ev": 5, "gamma": 15, "th1": 10, "theta": 10}
 WIDE_SIGNALS: dict[str, tuple[bool, int, int, str]] = SIGNALS | {
     k: (SIGNALS[k][0], ib, SIGNALS[k][2], SIGNALS[k][3]) for k, ib in WIDE_INT_BITS.items()}
 P2_OPERAND_FRAC = {False: 33, True: 30}  # r*P2 multiplier operand: P2 at u3.33 or u6.30 (36 bits)
@@ -361,7 +366,8 @@ def pipeline(x, T, sig, r, q, call, b76, wide: bool = False) -> dict[str, np.nda
 
     # ---- normalise T = t * 2**(2e), t in [1, 4); sigma = sm * 2**es, sm in [1, 2)
     e = _s("e", (bit_length(T) - 49) >> 1)
-    tm = _s("tm", T >> (14 + 2 * e))  # floor
+    ts = 14 + 2 * e  # < 0 only under one hour (wide): T's leading bit is below 2**-14
+    tm = _s("tm", np.where(ts >= 0, T >> np.maximum(ts, 0), T << np.maximum(-ts, 0)))  # floor
     ls = bit_length(sig)
     es = _s("es", ls - 49)
     sm = _s("sm", sig >> (ls - 36))
