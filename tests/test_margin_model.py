@@ -338,3 +338,91 @@ def test_long_sweep_worst_errors():
                 assert e <= BUDGET, (key, e)
     for (currency, k), e in sorted(worst.items()):
         print(f"{currency:4s} {k:12s} {e:.3e}")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def test_commands_load_update_and_margin():
+    unit = D.MarginUnit()
+    rng = np.random.default_rng(21)
+    book = random_book(rng, 70, FORWARDS)
+    image = D.encode_book(book)
+    req, scales = D.encode_margin(image, FORWARDS, rate=0.01)
+    assert unit.handle(D.OP_MARGIN, req) == (None, D.ERR_BOOK_NOT_READY)
+    for frame in D.encode_scenarios():
+        assert unit.handle(D.OP_MARGIN_SCENARIOS, frame) == (b"", None)
+    assert unit.handle(D.OP_MARGIN, req) == (None, D.ERR_BOOK_NOT_READY)  # no book yet
+    frames = D.load_book_payloads(image)
+    assert [len(f) for f in frames] == [4 + 28 * 36, 4 + 28 * 36, 4 + 14 * 36]
+    for k, frame in enumerate(frames):
+        res, err = unit.handle(D.OP_LOAD_BOOK, frame)
+        assert err is None and int.from_bytes(res, "little") == min(70, 28 * (k + 1))
+    res, err = unit.handle(D.OP_MARGIN, req)
+    assert err is None and res == D.device_margin(image.records, D.encode_scenarios(), req)
+    rep = D.decode_result(res, scales, M.scenario_grid()[3])
+    ref = M.reference_margin(book, FORWARDS, rate=0.01)
+    G = M.gross_notional(book, FORWARDS)
+    assert np.max(np.abs(rep.pnl - ref.pnl)) <= BUDGET * G
+
+    # fills and a vol update on positions 3, 10 and 69, then the same tick
+    new = book.copy()
+    rows = book[[3, 10, 69]].copy()
+    rows["quantity"] *= [2.0, -1.0, 0.5]
+    rows["vol"][rows["kind"] != 2] = 0.7
+    new[[3, 10, 69]] = rows
+    image2, ups = D.update_book(image, [3, 10, 69], rows)
+    for frame in ups:
+        assert unit.handle(D.OP_UPDATE_BOOK, frame) == (b"", None)
+    fresh = D.encode_book(new)  # the same records, except Q stays at the loaded book's scale
+    for i in range(len(new)):
+        rec = D.unpack_record(fresh.records[i * 36:(i + 1) * 36])
+        rec["Q"] = int(np.rint(math.ldexp(new["quantity"][i], image.eq)))
+        assert D.unpack_record(image2.records[i * 36:(i + 1) * 36]) == rec, i
+    req2, scales2 = D.encode_margin(image2, FORWARDS, rate=0.01)
+    res2, err = unit.handle(D.OP_MARGIN, req2)
+    assert err is None and res2 == D.device_margin(image2.records, D.encode_scenarios(), req2)
+    rep2 = D.decode_result(res2, scales2, M.scenario_grid()[3])
+    ref2 = M.reference_margin(new, FORWARDS, rate=0.01)
+    assert np.max(np.abs(rep2.pnl - ref2.pnl)) <= BUDGET * M.gross_notional(new, FORWARDS)
+
+    # bad frames get BAD_ARGUMENT and change nothing; the next good request is answered
+    zero = dict.fromkeys((f[0] for f in D.RECORD_FIELDS), 0)
+    kind3 = D.pack_record(zero | {"kind": 3})
+    short_t = D.pack_record(zero | {"T": P.T_WIDE_MIN_FX - 1, "sig": 1 << 38,
+                                    "sig_up": 1 << 38, "sig_down": 1 << 38})
+    bad = [
+        (D.OP_LOAD_BOOK, D.LOAD_HEAD.pack(70, 5) + frames[0][4:]),  # first != loaded
+        (D.OP_LOAD_BOOK, D.LOAD_HEAD.pack(4097, 0) + kind3[:0]),  # over capacity
+        (D.OP_LOAD_BOOK, D.LOAD_HEAD.pack(1, 0) + kind3),  # kind 3
+        (D.OP_LOAD_BOOK, D.LOAD_HEAD.pack(1, 0) + short_t),  # T under one minute
+        (D.OP_LOAD_BOOK, frames[0][:41]),  # not whole records
+        (D.OP_UPDATE_BOOK, b"\x01" + (70).to_bytes(2, "little") + frames[0][4:40]),  # index
+        (D.OP_UPDATE_BOOK, b"\x02" + bytes(38)),  # count disagrees with the length
+        (D.OP_MARGIN, req2[:-1]),
+        (D.OP_MARGIN_SCENARIOS, D.SCENARIOS_HEAD.pack(0, 0, 0)),
+    ]
+    for opcode, payload in bad:
+        assert unit.handle(opcode, payload) == (None, D.ERR_BAD_ARGUMENT), opcode
+        assert unit.handle(D.OP_MARGIN, req2) == (res2, None)
+
+    # a restarted load makes MARGIN wait until the book is whole again
+    assert unit.handle(D.OP_LOAD_BOOK, frames[0])[1] is None
+    assert unit.handle(D.OP_MARGIN, req) == (None, D.ERR_BOOK_NOT_READY)
+    assert unit.handle(D.OP_UPDATE_BOOK, ups[0]) == (None, D.ERR_BOOK_NOT_READY)
+    for frame in frames[1:]:
+        unit.handle(D.OP_LOAD_BOOK, frame)
+    assert unit.handle(D.OP_MARGIN, req) == (res, None)
+
+
+def test_host_update_errors():
+    image = D.encode_book(np.concatenate([one(q=1.0), one(q=2.0)]))
+    with pytest.raises(ValueError, match="load the book again"):
+        D.update_book(image, [0], one(q=2.0 * 16 * 1.01))  # max |Q| = 2**51: room to 2**55
+    D.update_book(image, [0], one(q=2.0 * 15))
+    with pytest.raises(ValueError, match="outside the book of 2 positions"):
+        D.update_book(image, [2], one())
+    with pytest.raises(ValueError, match="2 indices for 1 rows"):
+        D.update_book(image, [0, 1], one())
+    image2, frames = D.update_book(image, [1], one(q=-3.0))
+    assert image2.abs_q[0] == image.abs_q[0] + (3 - 2) * 2**image.eq and len(frames) == 1

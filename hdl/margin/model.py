@@ -442,3 +442,150 @@ def fixed_margin(book, forwards, *, rate: float = 0.0, params: spec.MarginParams
     request, scales = encode_margin(image, forwards, rate=rate, currency=currency)
     result = device_margin(image.records, encode_scenarios(p), request)
     return decode_result(result, scales, spec.scenario_grid(p)[3])
+
+
+# --------------------------------------------------------------------------- commands
+
+# Proposed opcodes (docs/margin.md section 8); not in quantgate/wire.py until the gateware
+# serves them.
+OP_MARGIN_SCENARIOS, OP_LOAD_BOOK, OP_UPDATE_BOOK, OP_MARGIN = 0x40, 0x41, 0x42, 0x43
+ERR_BAD_ARGUMENT = 0x06  # wire.Err.BAD_ARGUMENT
+ERR_BOOK_NOT_READY = 0x0B  # proposed
+LOAD_HEAD = struct.Struct("<HH")  # n_total, first
+RECORDS_PER_LOAD = 28  # 4 + 28 x 36 = 1,012 bytes
+UPDATES_PER_FRAME = 26  # 1 + 26 x 38 = 989 bytes
+
+
+def load_book_payloads(image: BookImage) -> list[bytes]:
+    """LOAD_BOOK payloads for a whole book, in order (an empty book is one empty frame)."""
+    step = RECORDS_PER_LOAD * RECORD_BYTES
+    return [LOAD_HEAD.pack(image.n, first // RECORD_BYTES) + image.records[first:first + step]
+            for first in range(0, max(len(image.records), 1), step)]
+
+
+def update_book(image: BookImage, indices, rows, params: spec.MarginParams | None = None):
+    """Host side of UPDATE_BOOK (fills, vol updates): re-encode ``rows`` at the book's scale Eq.
+    Returns (new image, payloads). A quantity beyond the record's s56 needs a reload."""
+    rows = spec.validate_book(np.asarray(rows), CAPACITY)
+    idx = [int(i) for i in np.ravel(indices)]
+    if len(idx) != len(rows):
+        raise ValueError(f"{len(idx)} indices for {len(rows)} rows")
+    for i in idx:
+        if not 0 <= i < image.n:
+            raise ValueError(f"index {i} is outside the book of {image.n} positions")
+    if rows.size and np.max(np.abs(rows["quantity"])) * 2.0**image.eq >= 2.0**55:
+        raise ValueError("a quantity is beyond the loaded book's scale (the record holds 8 to "
+                         "16x the largest position at load): load the book again")
+    fresh = encode_book(rows, params)  # its own scale; re-round the quantities at the book's
+    recs = bytearray(image.records)
+    abs_q = list(image.abs_q)
+    payload, frames = bytearray(), []
+    for k, i in enumerate(idx):
+        old = unpack_record(recs[i * RECORD_BYTES:(i + 1) * RECORD_BYTES])
+        new = unpack_record(fresh.records[k * RECORD_BYTES:(k + 1) * RECORD_BYTES])
+        new["Q"] = int(np.rint(math.ldexp(float(rows["quantity"][k]), image.eq)))
+        abs_q[old["bucket"]] -= abs(old["Q"])
+        abs_q[new["bucket"]] += abs(new["Q"])
+        raw = pack_record(new)
+        recs[i * RECORD_BYTES:(i + 1) * RECORD_BYTES] = raw
+        payload += struct.pack("<H", i) + raw
+        if (k + 1) % UPDATES_PER_FRAME == 0 or k + 1 == len(idx):
+            frames.append(bytes([len(payload) // (RECORD_BYTES + 2)]) + bytes(payload))
+            payload = bytearray()
+    return BookImage(bytes(recs), image.eq, tuple(abs_q)), frames
+
+
+class MarginUnit:
+    """The margin core's command behaviour (docs/margin.md section 8): state, checks, error
+    codes. ``handle`` returns (result payload, None) or (None, error code); the unit keeps
+    answering after any error."""
+
+    def __init__(self, capacity: int = CAPACITY):
+        self.capacity = capacity
+        self.records = bytearray()
+        self.n_total = 0
+        self.loaded = 0
+        self.book_started = False  # a LOAD_BOOK with first = 0 has arrived
+        self.scenarios: list[bytes] = []
+
+    @property
+    def book_ready(self) -> bool:
+        return self.book_started and self.loaded == self.n_total
+
+    @property
+    def ready(self) -> bool:
+        return self.book_ready and self._scenarios_ok()
+
+    def _scenarios_ok(self) -> bool:
+        try:
+            scenario_table(self.scenarios)
+        except ValueError:
+            return False
+        return True
+
+    @staticmethod
+    def _record_ok(raw: bytes) -> bool:
+        r = unpack_record(raw)
+        if r["kind"] == 3:
+            return False
+        if r["kind"] == spec.FUTURE:
+            return True
+        sig_lo, sig_hi = tb.SIGMA_MIN_FX, tb.SIGMA_MAX_FX
+        vols = [r[k] << (tb.FIN - F_SIG) for k in ("sig", "sig_up", "sig_down")]
+        return (pricing.T_WIDE_MIN_FX <= r["T"] <= tb.T_MAX_FX
+                and all(sig_lo <= v <= sig_hi for v in vols))
+
+    def handle(self, opcode: int, payload: bytes):
+        if opcode == OP_MARGIN_SCENARIOS:
+            if len(payload) < SCENARIOS_HEAD.size:
+                return None, ERR_BAD_ARGUMENT
+            _, first, count = SCENARIOS_HEAD.unpack_from(payload)
+            if (not 1 <= count <= SCENARIOS_PER_FRAME or first + count > spec.N_SCENARIOS
+                    or len(payload) != SCENARIOS_HEAD.size + count * SCENARIO_STRUCT.size):
+                return None, ERR_BAD_ARGUMENT
+            self.scenarios = [payload] if first == 0 else self.scenarios + [payload]
+            return b"", None
+        if opcode == OP_LOAD_BOOK:
+            if len(payload) < LOAD_HEAD.size or (len(payload) - LOAD_HEAD.size) % RECORD_BYTES:
+                return None, ERR_BAD_ARGUMENT
+            n_total, first = LOAD_HEAD.unpack_from(payload)
+            body = payload[LOAD_HEAD.size:]
+            k = len(body) // RECORD_BYTES
+            restart = first == 0  # a rejected frame changes nothing, a restart included
+            if (n_total > self.capacity or k > RECORDS_PER_LOAD or first + k > n_total
+                    or (not restart and (first != self.loaded or n_total != self.n_total))
+                    or not all(self._record_ok(body[j * RECORD_BYTES:(j + 1) * RECORD_BYTES])
+                               for j in range(k))):
+                return None, ERR_BAD_ARGUMENT
+            if restart:
+                self.n_total, self.loaded, self.records = n_total, 0, bytearray()
+                self.book_started = True
+            self.records += body
+            self.loaded += k
+            return struct.pack("<H", self.loaded), None
+        if opcode == OP_UPDATE_BOOK:
+            if not payload or len(payload) != 1 + payload[0] * (RECORD_BYTES + 2) or \
+                    not 1 <= payload[0] <= UPDATES_PER_FRAME:
+                return None, ERR_BAD_ARGUMENT
+            if not self.book_ready:
+                return None, ERR_BOOK_NOT_READY
+            ups = []
+            for j in range(payload[0]):
+                off = 1 + j * (RECORD_BYTES + 2)
+                (i,) = struct.unpack_from("<H", payload, off)
+                raw = payload[off + 2:off + 2 + RECORD_BYTES]
+                if i >= self.n_total or not self._record_ok(raw):
+                    return None, ERR_BAD_ARGUMENT
+                ups.append((i, raw))
+            for i, raw in ups:  # all or nothing
+                self.records[i * RECORD_BYTES:(i + 1) * RECORD_BYTES] = raw
+            return b"", None
+        if opcode == OP_MARGIN:
+            if not self.ready:
+                return None, ERR_BOOK_NOT_READY
+            try:
+                _parse_margin(payload)
+            except (ValueError, struct.error):
+                return None, ERR_BAD_ARGUMENT
+            return device_margin(bytes(self.records), self.scenarios, payload), None
+        raise ValueError(f"opcode {opcode:#x} is not the margin core's")
