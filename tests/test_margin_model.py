@@ -232,6 +232,16 @@ def test_host_rejects_what_the_device_cannot_hold():
         D.encode_margin(D.encode_book(one()), np.full(17, 100.0))
     with pytest.raises(ValueError, match="moneyness"):
         D.fixed_margin(one(strike=10.0), [100.0])
+    deep = M.MarginParams(extended_moves=(-0.85, -0.33, 0.5, 1, 2, 3, 4, 5))
+    M.reference_margin(one(), [100.0], params=deep)  # fine for the reference
+    with pytest.raises(ValueError, match="moves down to -0.8"):
+        D.encode_scenarios(deep)
+    # -0.8 itself, with a put at K = 5 F: price/F' near its bound of 29, within the budget
+    edge = M.MarginParams(extended_moves=(-0.8, -0.33, 0.5, 1, 2, 3, 4, 5))
+    put = one(kind=1, strike=500.0, expiry=3.0, q=-3.0)
+    got = D.fixed_margin(put, [100.0], params=edge, rate=-0.05)
+    ref = M.reference_margin(put, [100.0], params=edge, rate=-0.05)
+    assert np.max(np.abs(got.pnl - ref.pnl)) <= BUDGET * 300
 
 
 def test_device_status_for_bad_ticks():

@@ -33,6 +33,9 @@ OPERAND_BITS = 72  # rounded sums entering the combination multiplier
 OVERHEAD = 1024  # fixed post-loop clocks (drain + combination), padded by the sequencer
 GREEKS_SLOT_PERIOD = 64  # every 64th clock of a revaluation is reserved for GREEKS
 P_BITS = 53  # |price/F'| < 2**53 at Q48 (s5.48) in the book domain: the MAC's operand
+# ... which holds for moves >= -0.8: K/F' e^-rT <= 5 / 0.2 * e^0.15 = 29 < 32, and then
+# ln(F'/K) >= -ln 5 + ln 0.2 = -3.22 stays inside the wide pipeline's |x| <= 4
+MOVE_MIN = -0.8
 # magnitude bits of the base-slot Greeks at Q48, from the wide pipeline's formats
 GAMMA_BITS, VEGA_BITS, THETA_BITS = (sum(pricing.WIDE_SIGNALS[k][1:3]) for k in
                                      ("gamma", "vega", "theta"))
@@ -192,6 +195,9 @@ def encode_scenarios(params: spec.MarginParams | None = None) -> list[bytes]:
     """MARGIN_SCENARIOS payloads (two frames: scenarios 0..29 and 30..34)."""
     p = params or spec.MarginParams()
     moves, vcode, weights, _ = spec.scenario_grid(p)
+    if moves.min() < MOVE_MIN:
+        raise ValueError(f"move {moves.min():g}: the device takes moves down to {MOVE_MIN:g} "
+                         "(a put's price/F' must stay below 32 for the MAC)")
     mm = int(np.rint(math.ldexp(p.mm_factor, F_WEIGHT)))
     entries = [SCENARIO_STRUCT.pack(tb.q_in(math.log1p(m)), tb.q_in(1 + m), tb.q_in(m / (1 + m)),
                                     int(np.rint(math.ldexp(w, F_WEIGHT))), int(v))
