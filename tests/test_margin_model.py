@@ -26,7 +26,7 @@ FORWARDS = np.array([95_000.0, 96_200.0, 3_400.0, 97_500.0, 0.25])
 def random_book(rng, n, forwards, short=0.2):
     """Every kind over the book domain: F/K in [0.2, 5], vol 1 %..500 % (log-uniform), expiry
     1 minute..3 years, a fraction ``short`` under two days (log-uniform from one minute, so
-    a third of those under one hour); quantities of mixed sizes."""
+    half of those under one hour); quantities of mixed sizes."""
     b = np.zeros(n, M.BOOK_DTYPE)
     b["kind"] = rng.integers(0, 3, n)
     b["bucket"] = rng.integers(0, len(forwards), n)
