@@ -392,3 +392,13 @@ def test_cross_check_against_scalar_loop(currency):
         scale = sum(abs(r[3] * (b76(forwards[r[5]], r[1], r[2], r[4], rate, r[0] == 1)[g]
                                 if r[0] != 2 else float(g == "delta"))) for r in rows)
         assert abs(getattr(rep, g) - exp[g]) <= 1e-12 * scale, g
+
+
+def test_module_imports_without_scipy_or_amaranth():
+    """The driver imports quantgate.margin: SciPy only when the reference runs, never Amaranth."""
+    import subprocess
+    import sys
+
+    code = ("import sys, quantgate.margin; "
+            "assert 'scipy' not in sys.modules and 'amaranth' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
