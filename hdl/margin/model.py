@@ -456,7 +456,7 @@ def fixed_margin(book, forwards, *, rate: float = 0.0, params: spec.MarginParams
 # serves them.
 OP_MARGIN_SCENARIOS, OP_LOAD_BOOK, OP_UPDATE_BOOK, OP_MARGIN = 0x40, 0x41, 0x42, 0x43
 ERR_BAD_ARGUMENT = 0x06  # wire.Err.BAD_ARGUMENT
-ERR_BOOK_NOT_READY = 0x0B  # proposed
+ERR_BOOK_NOT_READY = 0x0D  # proposed (0x0B, 0x0C are the connector's)
 LOAD_HEAD = struct.Struct("<HH")  # n_total, first
 RECORDS_PER_LOAD = 28  # 4 + 28 x 36 = 1,012 bytes
 UPDATES_PER_FRAME = 26  # 1 + 26 x 38 = 989 bytes
