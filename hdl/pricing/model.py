@@ -214,11 +214,20 @@ def log2e_mul(a) -> np.ndarray:
 # --------------------------------------------------------------------------- the pipeline
 
 
-def domain_error(x, T, sig, r, q, b76) -> np.ndarray:
+# The margin unit's widened domain (docs/margin.md section 6): |x| <= 4 instead of ln 5, and T
+# down to one minute (of a 366-day year) instead of one hour. Only these bounds and the formats
+# below change; no table does. ``wide=False`` is today's RTL.
+X_WIDE_LIM = tb.q_in(4.0)
+T_WIDE_MIN = 1.0 / (366 * 24 * 60)
+T_WIDE_MIN_FX = tb.q_in(T_WIDE_MIN)
+
+
+def domain_error(x, T, sig, r, q, b76, wide: bool = False) -> np.ndarray:
     """The on-device range check of the five Q48 inputs (True = reject)."""
     x, T, sig, r, q, b76 = (_asi(v) for v in (x, T, sig, r, q, b76))
-    bad = (x < tb.X_MIN_FX) | (x > tb.X_MAX_FX)
-    bad |= (T < tb.T_MIN_FX) | (T > tb.T_MAX_FX)
+    xmin, xmax = (-X_WIDE_LIM, X_WIDE_LIM) if wide else (tb.X_MIN_FX, tb.X_MAX_FX)
+    bad = (x < xmin) | (x > xmax)
+    bad |= (T < (T_WIDE_MIN_FX if wide else tb.T_MIN_FX)) | (T > tb.T_MAX_FX)
     bad |= (sig < tb.SIGMA_MIN_FX) | (sig > tb.SIGMA_MAX_FX)
     bad |= (r < tb.RATE_MIN_FX) | (r > tb.RATE_MAX_FX)
     bad |= (b76 == 0) & ((q < tb.RATE_MIN_FX) | (q > tb.RATE_MAX_FX))
@@ -298,36 +307,52 @@ SIGNALS: dict[str, tuple[bool, int, int, str]] = {
     "rho": (True, 3, FOUT, "rho / (S T), output Q48"),
 }
 
+# The formats that widen (docs/margin.md section 6): with |x| <= 4, (K/S) e^-rT = e^-(y + qT)
+# reaches e^4.15 = 63.4, so kk, P2, price, rho and r P2 gain three integer bits; with T down to
+# one minute, e reaches -10 and ev -17, gamma S = A/v reaches 29,000 and theta1 725.
+WIDE_INT_BITS = {"x": 3, "y": 3, "y40": 3, "kk": 6, "p2": 6, "th3": 5, "price": 6, "rho": 6,
+                 "e": 4, "ev": 5, "gamma": 15, "th1": 10, "theta": 10}
+WIDE_SIGNALS: dict[str, tuple[bool, int, int, str]] = SIGNALS | {
+    k: (SIGNALS[k][0], ib, SIGNALS[k][2], SIGNALS[k][3]) for k, ib in WIDE_INT_BITS.items()}
+P2_OPERAND_FRAC = {False: 33, True: 30}  # r*P2 multiplier operand: P2 at u3.33 or u6.30 (36 bits)
+
 _RANGES: dict[str, list] = {}  # observed [min, max] per signal (--formats)
 
 
-def _s(name: str, a) -> np.ndarray:
+def _s_checked(name: str, a, formats=SIGNALS) -> np.ndarray:
     """Check a signal against its declared format (and record its observed range)."""
     a = _asi(a)
-    sg, ib, fb, _ = SIGNALS[name]
+    sg, ib, fb, _ = formats[name]
     lo, hi = (-(1 << (ib + fb)), (1 << (ib + fb)) - 1) if sg else (0, (1 << (ib + fb)) - 1)
     if a.size:
         amin, amax = int(a.min()), int(a.max())
         if amin < lo or amax > hi:
-            raise OverflowError(f"{name} = [{amin}, {amax}] outside its format {SIGNALS[name]}")
+            raise OverflowError(f"{name} = [{amin}, {amax}] outside its format {formats[name]}")
         r = _RANGES.setdefault(name, [amin, amax])
         r[0], r[1] = min(r[0], amin), max(r[1], amax)
     return a
 
 
-def pipeline(x, T, sig, r, q, call, b76) -> dict[str, np.ndarray]:
+def pipeline(x, T, sig, r, q, call, b76, wide: bool = False) -> dict[str, np.ndarray]:
     """The integer pipeline. Inputs Q48 int64 (x = ln(S/K), T, sigma, r, q) and flags.
 
     Returns Q48 int64 arrays ``price, delta, gamma, vega, theta, rho`` normalised by the spot
     (price/S, delta, gamma*S, vega/S, theta/S, rho/(S*T)) and ``error`` (domain check failed;
     the outputs of that lane are 0). Black-76: x = ln(F/K), q is ignored (q := r, b = 0).
+    ``wide``: the margin unit's domain |x| <= 4 with WIDE_SIGNALS (docs/margin.md 6.2); the
+    default is the RTL of today, bit for bit.
     """
+    formats = WIDE_SIGNALS if wide else SIGNALS
+
+    def _s(name, a):
+        return _s_checked(name, a, formats)
+
     x, T, sig, r, q = np.broadcast_arrays(*(_asi(v) for v in (x, T, sig, r, q)))
     call = np.broadcast_to(np.asarray(call, dtype=bool), x.shape)
     b76 = np.broadcast_to(np.asarray(b76, dtype=bool), x.shape)
 
     # ---- stage 0: domain check; a rejected lane computes on a harmless stand-in
-    err = domain_error(x, T, sig, r, q, b76)
+    err = domain_error(x, T, sig, r, q, b76, wide)
     if np.any(err):
         x = np.where(err, 0, x)
         T = np.where(err, tb.T_MAX_FX, T)
@@ -341,7 +366,8 @@ def pipeline(x, T, sig, r, q, call, b76) -> dict[str, np.ndarray]:
 
     # ---- normalise T = t * 2**(2e), t in [1, 4); sigma = sm * 2**es, sm in [1, 2)
     e = _s("e", (bit_length(T) - 49) >> 1)
-    tm = _s("tm", T >> (14 + 2 * e))  # floor
+    ts = 14 + 2 * e  # < 0 only under one hour (wide): T's leading bit is below 2**-14
+    tm = _s("tm", np.where(ts >= 0, T >> np.maximum(ts, 0), T << np.maximum(-ts, 0)))  # floor
     ls = bit_length(sig)
     es = _s("es", ls - 49)
     sm = _s("sm", sig >> (ls - 36))
@@ -429,8 +455,9 @@ def pipeline(x, T, sig, r, q, call, b76) -> dict[str, np.ndarray]:
     # ---- carry and rate terms of theta: q P1, r P2
     th2 = _s("th2", fold(products("qP1", qq, 36, p1 >> (FP - 35), 36, drop_ll=True,
                                   signed=(True, False)), 35 + 35 - FP))
-    th3 = _s("th3", fold(products("rP2", rq, 36, p2 >> (FP - 33), 36, drop_ll=True,
-                                  signed=(True, False)), 35 + 33 - FP))
+    pf = P2_OPERAND_FRAC[wide]
+    th3 = _s("th3", fold(products("rP2", rq, 36, p2 >> (FP - pf), 36, drop_ll=True,
+                                  signed=(True, False)), 35 + pf - FP))
 
     # ---- outputs, normalised by S
     price = w * (p1 - p2)
