@@ -1,7 +1,7 @@
 """asyncio driver: `async with AsyncAppliance.open("sim://") as dev: await dev.echo(b"hi")`.
 
-Sockets (socket://, unix://, and sim://'s connection) are read by the event loop itself; other
-transports (a UART through pyserial) by a reader thread that hands received bytes to the loop.
+Sockets (socket://, unix://) are read by the event loop itself; other transports (a UART
+through pyserial, sim://) by a reader thread that hands received bytes to the loop.
 Everything else (matching, retries, the window) runs on the loop in the shared Session, and
 each request is an asyncio future settled by the Session's completion callback.
 """
@@ -25,6 +25,7 @@ from .session import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Request, Session
 from .transport import Transport, default_timeout, open_transport
 
 _READ_POLL = 0.05  # how often the reader thread checks for close()
+CONNECT_TIMEOUT = 10.0  # seconds for a socket connection to be accepted (SocketTransport's)
 
 
 class AsyncAppliance:
@@ -42,6 +43,9 @@ class AsyncAppliance:
         self._error: BaseException | None = None
         self._info: dict | None = None  # INFO, cached by info(); stats() needs the core list
         self.client_name: str | None = None  # the name a connector gave this client's token
+        # Called once, in the loop, when the link fails (the connector's pool marks the
+        # device down at once, not at the next request).
+        self.on_link_failure: Callable[[BaseException], None] | None = None
         self._reader: threading.Thread | None = None
         if isinstance(transport, LoopSocket):
             transport.attach(self._pump, self._on_lost)
@@ -79,7 +83,13 @@ class AsyncAppliance:
                 except BaseException:
                     await dev.aclose()
                     raise
+                finally:
+                    drop_token()
             return dev
+
+        def drop_token():  # the token is not kept for the life of the connection
+            nonlocal auth
+            auth = None
 
         return _Opening(connect)
 
@@ -237,9 +247,12 @@ class AsyncAppliance:
             self._session.cancel(req)
 
     def _fail(self, exc: BaseException) -> None:
-        if self._error is None:
+        first = self._error is None
+        if first:
             self._error = exc
         self._session.fail_all(exc)
+        if first and self.on_link_failure is not None:
+            self.on_link_failure(exc)
 
     # -- reader thread ------------------------------------------------------------------------
 
@@ -284,15 +297,16 @@ class LoopSocket(asyncio.Protocol):
     async def connect(cls, url: str) -> "LoopSocket":
         loop = asyncio.get_running_loop()
         parts = urlsplit(url)
+        if parts.scheme == "unix":
+            opening = loop.create_unix_connection(cls, parts.netloc + parts.path)
+        else:
+            if parts.hostname is None or parts.port is None:
+                raise ValueError(f"expected socket://HOST:PORT, got {url!r}")
+            opening = loop.create_connection(cls, parts.hostname, parts.port)
         try:
-            if parts.scheme == "unix":
-                _, proto = await loop.create_unix_connection(cls, parts.netloc + parts.path)
-            else:
-                if parts.hostname is None or parts.port is None:
-                    raise ValueError(f"expected socket://HOST:PORT, got {url!r}")
-                _, proto = await loop.create_connection(cls, parts.hostname, parts.port)
-        except OSError as exc:
-            raise LinkError(f"cannot connect to {url}: {exc}") from exc
+            _, proto = await asyncio.wait_for(opening, CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise LinkError(f"cannot connect to {url}: {exc or 'timed out'}") from exc
         return proto
 
     def attach(self, on_data, on_lost) -> None:

@@ -67,6 +67,10 @@ class Frame(NamedTuple):
     seq: int
     payload: bytes
 
+    def __repr__(self) -> str:  # a request frame may carry a key: show its size only
+        return (f"Frame(version={self.version}, op=0x{self.op:02x}, seq={self.seq}, "
+                f"payload={len(self.payload)} bytes)")
+
 
 def encode_frame(op: int, seq: int, payload: bytes = b"", version: int = wire.PROTOCOL_VERSION
                  ) -> bytes:

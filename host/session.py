@@ -31,6 +31,7 @@ class Request:
     payload: bytes
     callback: Callable[["Request"], None] | None = None
     secret: bool = False
+    size: int = 0  # payload length, kept for repr() after the payload is dropped
     seq: int | None = None
     frame: bytes = b""  # encoded request, kept for retransmission
     attempts: int = 0  # transmissions so far
@@ -40,12 +41,15 @@ class Request:
     error: BaseException | None = None
     abandoned: bool = False  # cancelled by the caller; answer will be dropped
 
+    def __post_init__(self) -> None:
+        self.size = len(self.payload)
+
     def __repr__(self) -> str:
         shown = "<redacted>" if self.secret else self.payload[:16].hex() + (
             "..." if len(self.payload) > 16 else "")
         state = "error" if self.error is not None else "done" if self.done else "pending"
-        return (f"Request(op={op_name(self.op)}, seq={self.seq}, payload={len(self.payload)} "
-                f"bytes {shown}, attempts={self.attempts}, {state})")
+        return (f"Request(op={op_name(self.op)}, seq={self.seq}, payload={self.size} bytes "
+                f"{shown}, attempts={self.attempts}, {state})")
 
     def value(self) -> bytes:
         if self.error is not None:

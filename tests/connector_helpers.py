@@ -1,5 +1,6 @@
 """Running `quantgate serve` in a child process for the connector tests (and its benchmark)."""
 
+import queue
 import signal
 import subprocess
 import sys
@@ -28,24 +29,34 @@ class ConnectorProcess:
                                      stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         threading.Thread(target=self._pump_stderr, daemon=True).start()
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump_stdout, args=(lines,), daemon=True).start()
         self.addresses, self.metrics = [], None
         deadline = time.monotonic() + startup_timeout
         wanted = len(listen) + bool(metrics)
         while len(self.addresses) + bool(self.metrics) < wanted:
-            line = self.proc.stdout.readline()
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
             if not line:
+                self.proc.kill()
                 self.proc.wait(timeout=10)
-                raise RuntimeError(f"connector exited with {self.proc.returncode}:\n"
-                                   + "".join(self.log[-40:]))
+                raise RuntimeError(f"connector did not start (status {self.proc.returncode}):"
+                                   "\n" + "".join(self.log[-40:]))
             word, _, rest = line.strip().partition(" ")
             if word == "LISTENING":
                 self.addresses.append(rest)
             elif word == "METRICS":
                 self.metrics = rest
-            assert time.monotonic() < deadline, "connector did not start"
         self.address = self.addresses[0]
         self.url = (f"unix://{self.address[5:]}" if self.address.startswith("unix:")
                     else f"socket://{self.address}")
+
+    def _pump_stdout(self, lines):
+        for line in self.proc.stdout:
+            lines.put(line)
+        lines.put("")
 
     def _pump_stderr(self):
         for line in self.proc.stderr:

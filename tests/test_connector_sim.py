@@ -30,19 +30,20 @@ orders = [b'{"client": %s, "order": %d}' % (sys.argv[2].encode(), i) for i in ra
 requests = [(0, o) for o in orders[:3]] + [(1, hashlib.sha256(o).digest()) for o in orders[3:]]
 with Appliance.open(url, timeout=60) as dev:
     sigs = dev.sign_many(requests)
-print(json.dumps([[o.hex(), s.hex()] for o, s in zip(orders, sigs)]))
+    stats = dev.driver_stats
+print(json.dumps({"signed": [[o.hex(), s.hex()] for o, s in zip(orders, sigs)],
+                  "unmatched": stats["unmatched"], "retransmits": stats["retransmits"]}))
 """
 
 
 def start_sim():
     proc = subprocess.Popen([sys.executable, "-m", "quantgate.sim.serve", "--listen",
-                             "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("LISTENING "):
         proc.kill()
-        raise RuntimeError(f"simulated appliance did not start: {line!r} "
-                           f"{proc.stderr.read()[-2000:]}")
+        raise RuntimeError(f"simulated appliance did not start: {line!r}")
     return proc, f"socket://{line.split()[1]}"
 
 
@@ -56,12 +57,25 @@ def two_sims():
             proc.wait(timeout=10)
 
 
-def run_clients(url, tmp_path):
+@pytest.fixture
+def clients(tmp_path):
+    """run(url) starts the client processes; any still running at the end are killed."""
     script = tmp_path / "client.py"
     script.write_text(CLIENT)
-    return [subprocess.Popen([sys.executable, str(script), url, str(n)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for n in range(CLIENTS)]
+    started = []
+
+    def run(url):
+        procs = [subprocess.Popen([sys.executable, str(script), url, str(n)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for n in range(CLIENTS)]
+        started.extend(procs)
+        return procs
+
+    yield run
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def verify_all(procs, seed, d):
@@ -71,8 +85,10 @@ def verify_all(procs, seed, d):
     for n, proc in enumerate(procs):
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
-        pairs = json.loads(out)
-        assert len(pairs) == PER_CLIENT  # every request answered once, in order
+        report = json.loads(out)
+        pairs = report["signed"]
+        assert len(pairs) == PER_CLIENT  # every request answered, in order
+        assert report["unmatched"] == 0 and report["retransmits"] == 0  # and only once
         for i, (order_hex, sig_hex) in enumerate(pairs):
             order, sig = bytes.fromhex(order_hex), bytes.fromhex(sig_hex)
             assert order == b'{"client": %d, "order": %d}' % (n, i)
@@ -84,7 +100,7 @@ def verify_all(procs, seed, d):
     return total
 
 
-def test_eight_processes_sign_through_two_simulated_appliances(two_sims, tmp_path):
+def test_eight_processes_sign_through_two_simulated_appliances(two_sims, clients):
     seed = os.urandom(32)
     d = (int.from_bytes(os.urandom(32), "big") % (SECP256K1_N - 1) + 1).to_bytes(32, "big")
     urls = [url for _, url in two_sims]
@@ -96,12 +112,12 @@ def test_eight_processes_sign_through_two_simulated_appliances(two_sims, tmp_pat
             assert admin.public_key(0) == nacl.signing.SigningKey(seed).verify_key.encode()
         assert any("slot 0 (ed25519 key): served by " + urls[0] + ", " + urls[1] in line
                    for line in conn.log)
-        assert verify_all(run_clients(conn.url, tmp_path), seed, d) == CLIENTS * PER_CLIENT
+        assert verify_all(clients(conn.url), seed, d) == CLIENTS * PER_CLIENT
         text = conn.scrape()
         assert all(metric(text, "quantgate_device_requests_total", device=u) > 2 for u in urls)
 
         # Again, killing the first appliance once the run is under way.
-        procs = run_clients(conn.url, tmp_path)
+        procs = clients(conn.url)
         deadline = time.monotonic() + 300
         while metric(conn.scrape(), "quantgate_client_requests_total", client="anonymous",
                      op="sign") < CLIENTS * PER_CLIENT + 8:

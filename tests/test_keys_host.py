@@ -159,7 +159,9 @@ def test_command_encoding():
     assert (cmd.op, cmd.payload) == (wire.Op.LOAD_KEY, bytes([7, 1]) + bytes(range(32)))
     assert commands.load_key(0, wire.Curve.P256, bytes(32)).payload[:2] == b"\x00\x02"
     assert commands.public_key(3).payload == b"\x03"
-    assert commands.zeroize(4) == (wire.Op.ZEROIZE, b"\x04", commands.zeroize(4).parse)
+    zero = commands.zeroize(4)
+    assert (zero.op, zero.payload, zero.secret) == (wire.Op.ZEROIZE, b"\x04", False)
+    assert cmd.secret  # a LOAD_KEY payload is never shown in a repr
     assert commands.public_key(0).parse(b"\x00" + bytes(32)) == bytes(32)
     assert commands.public_key(0).parse(b"\x02" + b"\x03" * 33) == b"\x03" * 33
     for bad in (b"", b"\x00" + bytes(33), b"\x01" + bytes(32), b"\x05" + bytes(32)):

@@ -62,7 +62,9 @@ class Connector:
             path = address[len("unix:"):]
             _remove_stale_socket(path)
             server = await asyncio.start_unix_server(self._accept, path)
-            os.chmod(path, 0o660)  # the owner's group may connect: a desk's trading users
+            # With a configuration every client needs a token: the owner's group (a desk's
+            # trading users) may connect. Without one, any connection may load keys: owner only.
+            os.chmod(path, 0o660 if self.policy is not None else 0o600)
             bound = f"unix:{path}"
         else:
             check_address(address, self.policy)
@@ -141,13 +143,18 @@ class ClientConnection:
                 data = await self.reader.read(1 << 16)
                 if not data:
                     break
-                for item in decoder.feed(data):
+                items = decoder.feed(data)
+                data = None  # a LOAD_KEY's bytes are not kept while we wait for more
+                while items:
+                    item = items.pop(0)
                     if isinstance(item, BadFrame):
                         self._write(encode_error(item.seq, item.code, item.op))
                         self._count_error(item.op, item.code)
+                        await self.writer.drain()  # error answers are bounded like the rest
                     else:
                         await self._room.acquire()  # back-pressure: stop reading when full
                         self._start(item)
+                    item = None
         except (ConnectionError, OSError):
             pass  # the client went away; its requests are dropped below
         finally:
@@ -155,11 +162,15 @@ class ClientConnection:
                 task.cancel()
             await self.close()
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 2.0) -> None:
+        """Close the connection; a client that does not read its last answers gets `timeout`
+        seconds to take them, then the connection is dropped."""
         if not self.writer.is_closing():
             self.writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.wait_closed()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), timeout)
+        except (asyncio.TimeoutError, ConnectionError, OSError):
+            self.writer.transport.abort()
 
     def _start(self, frame: Frame) -> None:
         key = (frame.seq, frame.op, hashlib.blake2b(frame.payload, digest_size=16).digest())
@@ -171,21 +182,32 @@ class ClientConnection:
         task.add_done_callback(lambda _t: self.pending.pop(key, None))
 
     async def _serve(self, frame: Frame, started: float) -> None:
+        """Answer one request. Its room in the client's window is given back only once the
+        answer has been taken by the client's socket: a client that does not read its answers
+        stops being read."""
         op, seq = frame.op, frame.seq
+        written = False
         try:
             self.connector.metrics.request(self.name, _op(op))
-            answer = await self._answer(frame)
+            try:
+                answer = await self._answer(frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not leave the client waiting: answer, and log it
+                log.exception("client %s: %s failed", self.name, _op(op))
+                answer = self._error(seq, wire.Err.UNAVAILABLE, op)
+            self._write(answer)
+            written = True
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.drain()
+            self.connector.metrics.answered(_op(op), time.perf_counter() - started)
         except asyncio.CancelledError:
-            if self.connector.stopping:  # shutdown after the grace period: never silent
+            if self.connector.stopping and not written:  # after the grace period: not silent
                 self._write(encode_error(seq, wire.Err.UNAVAILABLE, op))
                 self._count_error(op, wire.Err.UNAVAILABLE)
             raise
         finally:
             self._room.release()
-        self._write(answer)
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.drain()  # a client that does not read stalls only itself
-        self.connector.metrics.answered(_op(op), time.perf_counter() - started)
 
     async def _answer(self, frame: Frame) -> bytes:
         op, seq, payload = frame.op, frame.seq, frame.payload
@@ -218,8 +240,9 @@ class ClientConnection:
         policy = self.connector.policy
         if policy is not None:
             perms = policy.authenticate(token)
-            if perms is None:
-                log.warning("client at %s: unknown token refused", self.peer)
+            if perms is None:  # whatever the connection was before, it is anonymous now
+                log.warning("client %s at %s: unknown token refused", self.name, self.peer)
+                self.perms = policy.anonymous
                 return self._error(seq, wire.Err.PERMISSION_DENIED, wire.Op.AUTH)
             self.perms = perms
             log.info("client at %s is %s", self.peer, perms.name)
