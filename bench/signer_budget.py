@@ -310,16 +310,19 @@ CURVES = {
 
 def basemul_dag(curve: str, acc: int) -> Dag:
     """The fixed-base sum of `windows` table points in `acc` interleaved accumulators, then a
-    tree of complete additions merging them.  Accumulator j starts at its first table point
-    (one window of additions less per accumulator than windows)."""
+    tree of complete additions merging them.  Weierstrass: an accumulator starts at its first
+    table point, selected (affine (x, y, 1), or the identity (0 : 1 : 0) for a zero digit), so
+    it has one addition less.  Ed25519: the table points are in precomputed form (y+x, y-x,
+    2dxy), not extended coordinates, so every accumulator starts at the identity and every
+    window is a mixed addition."""
     windows, _, a_zero = CURVES[curve]
     d = Dag()
     ed = a_zero is None
-    accs = [None] * acc
+    accs = [(None,) * 4 if ed else None] * acc
     for w in range(windows):
         j = w % acc
-        if accs[j] is None:  # the first table point of the accumulator: no addition
-            accs[j] = (None,) * (4 if ed else 3)
+        if accs[j] is None:  # Weierstrass: the first table point, by selection
+            accs[j] = (None,) * 3
             continue
         accs[j] = ed_madd(d, accs[j]) if ed else w_madd(d, accs[j], a_zero)
     while len(accs) > 1:
@@ -394,7 +397,8 @@ def stage_b(curve: str, m: Machine) -> dict:
     # after the hand-off: flush FM (a product of zeros) and zero the register bank
     clear = max(m.clear_rf, m.mul_ii + m.mul_lat)
     products = dag.count("mul")
-    per_window = sm / (windows - m.acc)
+    additions = windows if a_zero is None else windows - m.acc
+    per_window = sm / additions
     scan = math.ceil(8 * coords / m.scan_ports)
     return {"parts": parts, "latency": lat, "occupancy": lat + clear, "clear": clear,
             "fm_products": products, "fm_busy": products * m.mul_ii,
@@ -406,6 +410,8 @@ def stage_b(curve: str, m: Machine) -> dict:
 def stage_c(curve: str, m: Machine, msg: int) -> dict:
     parts = {}
     su_full = m.su_ii + m.su_lat
+    # the divsteps start from 0 <= g < 2^256: Z (redundant limbs from stage B) is frozen first
+    parts["freeze Z"] = m.freeze
     if curve == "ed25519":
         inv = safegcd(m, pair=False)
         parts["Z^-1 mod p (safegcd)"] = inv["cycles"]
