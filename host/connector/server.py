@@ -28,7 +28,7 @@ import time
 from quantgate import wire
 
 from ..codec import BadFrame, Frame, FrameDecoder, encode_error, encode_frame
-from ..errors import DeviceError
+from ..errors import DeviceError, op_name
 from .config import OPEN, ConfigError, Permissions, Policy
 from .metrics import Metrics
 from .pool import BROADCAST_OPS, NoDevice, Pool, request_slot
@@ -261,10 +261,7 @@ class ClientConnection:
 
 
 def _op(op: int) -> str:
-    try:
-        return wire.Op(op).name.lower()
-    except ValueError:
-        return f"0x{op:02x}"
+    return op_name(op).lower()
 
 
 def _err(code: int) -> str:
