@@ -12,6 +12,7 @@ when it is done.
 
 import hashlib
 import json
+import math
 import textwrap
 import time
 from pathlib import Path
@@ -262,9 +263,10 @@ def _have_references() -> bool:
     return True
 
 
-def build_fmax(root: Path | None = None) -> tuple[float, str] | None:
-    """(fmax MHz, report path) of the newest board build report (build/*/report.json, as
-    `quantgate build` writes it, or bench/results/*.json) that carries a signer core; None in
+def board_clock(root: Path | None = None) -> tuple[float, str] | None:
+    """(MHz, report path): the clock the newest board build's bitstream runs at (its PLL
+    clock, or the routed fmax when that is lower), from the newest report (build/*/report.json,
+    as `quantgate build` writes it, or bench/results/*.json) that carries a signer core; None in
     an installed package or before such a build."""
     root = Path(__file__).resolve().parent.parent if root is None else Path(root)
     best = None
@@ -273,7 +275,8 @@ def build_fmax(root: Path | None = None) -> tuple[float, str] | None:
             report = json.loads(path.read_text())
             if not SIGNER_CORES & set(report.get("cores", ())):
                 continue
-            mhz = min(v["achieved_mhz"] for v in report["fmax"].values())
+            mhz = min(min(v["achieved_mhz"], v.get("target_mhz") or math.inf)
+                      for v in report["fmax"].values())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
         mtime = path.stat().st_mtime
@@ -330,7 +333,7 @@ def run(dev, out, info: dict | None = None) -> dict:
         for slot in SLOTS.values():
             dev.zeroize(slot)
 
-    fmax = build_fmax()
+    board = board_clock()
     curves = {}
     for curve in SLOTS:
         picked = [(req, sig) for req, sig in zip(requests, signatures, strict=True)
@@ -347,13 +350,14 @@ def run(dev, out, info: dict | None = None) -> dict:
         if rec["min_cycles"] is not None:
             row["us_at_clock"] = (rec["min_cycles"] / clock_hz * 1e6,
                                   rec["max_cycles"] / clock_hz * 1e6)
-            if fmax is not None:
-                row["us_at_fmax"] = (rec["min_cycles"] / fmax[0], rec["max_cycles"] / fmax[0])
+            if board is not None:
+                row["us_at_board"] = (rec["min_cycles"] / board[0],
+                                      rec["max_cycles"] / board[0])
         curves[curve] = row
     summary = {
         "signatures": len(requests), "seconds": batch_s,
         "signatures_per_s": len(requests) / batch_s, "clock_hz": clock_hz,
-        "fmax": None if fmax is None else {"mhz": fmax[0], "report": fmax[1]},
+        "board_clock": None if board is None else {"mhz": board[0], "report": board[1]},
         "curves": curves, "eip712": real_eip712, "integrations": adapters,
         "ok": ((not check or all(r["verified"] == r["signed"] for r in curves.values()))
                and all(it["ok"] is not False for it in adapters)),
@@ -377,7 +381,7 @@ def _note(text, out, indent="  "):
 
 def _print(summary, shown, check, out):
     clock_mhz = summary["clock_hz"] / 1e6
-    fmax = summary["fmax"]
+    board = summary["board_clock"]
     print(f"\nSigning orders in the appliance: {summary['signatures']} signatures, pipelined, in "
           f"{summary['seconds']:.2f} s", file=out)
     _note("keys: DEMO KEYS in slots 0-2, derived from public labels with SHA-256 (NOT secret, "
@@ -396,9 +400,9 @@ def _print(summary, shown, check, out):
           f"Order {_canonical(typed['message']).decode()}", file=out)
     _note("p256 signs SHA-256 of the JSON order, e.g.", out)
     print(f"      {shown['p256'].decode()}", file=out)
-    fmax_head = f"{'us @' + format(fmax['mhz'], '.1f') + 'MHz':>16}" if fmax else ""
+    board_head = f"{'us @' + format(board['mhz'], '.2f') + 'MHz':>17}" if board else ""
     print(f"  {'curve':10}{'signed':>7}{'verified':>9}{'signed bytes':>14}{'cycles':>15}"
-          f"{'us @' + format(clock_mhz, 'g') + 'MHz':>14}{fmax_head}{'round trip':>13}",
+          f"{'us @' + format(clock_mhz, 'g') + 'MHz':>14}{board_head}{'round trip':>13}",
           file=out)
     for curve, r in summary["curves"].items():
         sizes = r["message_bytes"]
@@ -407,15 +411,17 @@ def _print(summary, shown, check, out):
                 f"{_range(sizes[0], sizes[-1], '{}'):>14}"
                 f"{_range(r['min_cycles'], r['max_cycles'], '{:,}'):>15}"
                 f"{_range(*r.get('us_at_clock', (None, None)), '{:.1f}'):>14}")
-        if fmax:
-            line += f"{_range(*r.get('us_at_fmax', (None, None)), '{:.1f}'):>16}"
+        if board:
+            line += f"{_range(*r.get('us_at_board', (None, None)), '{:.1f}'):>17}"
         print(line + f"{r['round_trip_s'] * 1e3:>11.1f}ms", file=out)
     _note("cycles: the device's TIMING counters, min-max over every signature since reset, "
           "from the request's last byte to the first response byte. ECDSA takes the same "
           "cycles for every key and digest; Ed25519's depend on the message length only "
           "(SHA-512 blocks).", out)
-    if fmax:
-        _note(f"fmax {fmax['mhz']:.1f} MHz: {fmax['report']}", out)
+    _note(f"us @{clock_mhz:g}MHz: at the clock the device reports in INFO (a simulated "
+          f"appliance reports its nominal clock)" + (
+              f"; us @{board['mhz']:.2f}MHz: at the clock the board build's bitstream runs "
+              f"at ({board['report']})" if board else ""), out)
     if not check:
         _note("signatures not verified: install the development extra (PyNaCl, coincurve, "
               "cryptography)", out)

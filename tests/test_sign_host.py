@@ -620,23 +620,29 @@ def test_demo_reports_a_bad_signature(dev, peer, monkeypatch):
     assert failed == ["jwt"]
 
 
-def test_build_fmax(tmp_path, dev, peer, monkeypatch):
-    assert demo_sign.build_fmax(tmp_path) is None
+def test_board_clock(tmp_path, dev, peer, monkeypatch):
+    assert demo_sign.board_clock(tmp_path) is None
     (tmp_path / "build" / "ulx3s-85f").mkdir(parents=True)
     (tmp_path / "bench" / "results").mkdir(parents=True)
     report = {"cores": ["link", "greeks"], "fmax": {"sync": {"achieved_mhz": 115.4}}}
     (tmp_path / "bench" / "results" / "greeks.json").write_text(json.dumps(report))
-    assert demo_sign.build_fmax(tmp_path) is None  # no signer in that build
+    assert demo_sign.board_clock(tmp_path) is None  # no signer in that build
     report = {"cores": ["link", "ed25519", "secp256k1", "p256"],
               "fmax": {"sync": {"achieved_mhz": 87.5}}}
     (tmp_path / "build" / "ulx3s-85f" / "report.json").write_text(json.dumps(report))
     (tmp_path / "bench" / "results" / "broken.json").write_text("{")
-    assert demo_sign.build_fmax(tmp_path) == (87.5, "build/ulx3s-85f/report.json")
-    monkeypatch.setattr(demo_sign, "build_fmax", lambda: (87.5, "build/x/report.json"))
+    assert demo_sign.board_clock(tmp_path) == (87.5, "build/ulx3s-85f/report.json")
+    # A build that met timing runs at its PLL clock, not at its routed fmax.
+    report["fmax"]["sync"]["target_mhz"] = 35.714286
+    (tmp_path / "build" / "ulx3s-85f" / "report.json").write_text(json.dumps(report))
+    assert demo_sign.board_clock(tmp_path) == (35.714286, "build/ulx3s-85f/report.json")
+    monkeypatch.setattr(demo_sign, "board_clock", lambda: (35.714286, "build/x/report.json"))
     out = io.StringIO()
     summary = demo_sign.run(dev, out)
-    assert summary["curves"]["p256"]["us_at_fmax"][0] == pytest.approx(SIGN_CYCLES[2] / 87.5)
-    assert "us @87.5MHz" in out.getvalue() and "760.5" in out.getvalue()
+    assert summary["curves"]["p256"]["us_at_board"][0] == pytest.approx(
+        SIGN_CYCLES[2] / 35.714286)
+    assert "us @35.71MHz" in out.getvalue() and f"{SIGN_CYCLES[2] / 35.714286:.1f}" in \
+        out.getvalue()
 
 
 def test_cli_demo_with_signer(capsys):
