@@ -16,3 +16,15 @@ def book():
 def test_book_memory(book):
     assert runner.run(book, "margin_book", "quantgate.sim.tb_margin_book",
                       env={"MARGIN_SEED": 1}) == 2
+
+
+@pytest.fixture(scope="module")
+def front():
+    from quantgate.sim.duts import MarginFront
+
+    return MarginFront()
+
+
+def test_sequencer(front):
+    assert runner.run(front, "margin_front", "quantgate.sim.tb_margin_sequencer",
+                      env={"MARGIN_SEED": 1, "MARGIN_SIZES": "0,1,2,5,40,300,4096"}) == 2
