@@ -381,29 +381,42 @@ def position_scenarios(records: bytes, scenarios: list[bytes],
                              options, x, T, sig, call, rate)
 
 
-def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> bytes:
-    """The gateware's computation: BRAM records + MARGIN_SCENARIOS + MARGIN -> result payload."""
-    if len(records) % RECORD_BYTES or len(records) // RECORD_BYTES > CAPACITY:
-        raise ValueError("records must be whole 36-byte records, at most CAPACITY of them")
-    mm, scen = scenario_table(scenarios)
-    flags, rate, sh, buckets = _parse_margin(request)
-    coin = bool(flags & FLAG_COIN)
-    grow = [s[1] for s in scen]
-    cfut = [s[2] for s in scen]
-    weight = [s[3] for s in scen]
+@dataclass(frozen=True)
+class Accumulation:
+    """The loop's result (docs/margin.md 2-3, 5.2): the MAC operand of every position-slot and
+    the 136-bit accumulators they sum into (zeros unless the status is ok)."""
 
+    n: int
+    status: int
+    index: int
+    clamped: int
+    Q: np.ndarray  # per position, as in the records
+    bucket: np.ndarray
+    p: np.ndarray  # n x 36: price/F' (options, the pipeline), 1 or c_j (futures), Q48
+    S: list  # S[bucket][slot] = sum of Q x p
+    G: list  # G[bucket][g] = sum of Q x (delta, gamma F, vega/F, theta/F) at the base slot
+
+
+def accumulate(records: bytes, scenarios: list[bytes], request: bytes) -> Accumulation:
+    """The loop of :func:`device_margin`: the sequencer's inputs through the wide pipeline's
+    model, then the MAC into the scenario and Greeks accumulators."""
+    _, scen = scenario_table(scenarios)
+    flags, _, _, _ = _parse_margin(request)
+    coin = bool(flags & FLAG_COIN)
+    cfut = [e[2] for e in scen]
     pre = position_scenarios(records, scenarios, request)
-    status, index, clamped, n = pre.status, pre.index, pre.clamped, pre.n
-    nb = len(buckets)
+    status, index, n = pre.status, pre.index, pre.n
     S = [[0] * SLOTS for _ in range(MAX_BUCKETS)]  # scenario accumulators S[b][slot]
     G = [[0] * 4 for _ in range(MAX_BUCKETS)]  # delta, gamma F, vega/F, theta/F
+    p = np.zeros((n, SLOTS), dtype=np.int64)
+    fut_p = [(cfut[j] if j < BASE else 0) if coin else 1 << tb.FOUT for j in range(SLOTS)]
     if status == STATUS_OK:
         for i in range(n):  # futures: a constant instead of the pipeline: 1 (usd), c_j (coin)
             if pre.kind[i] == spec.FUTURE:
                 b, q = int(pre.bucket[i]), int(pre.Q[i])
+                p[i] = fut_p
                 for j in range(SLOTS):
-                    pj = (cfut[j] if j < BASE else 0) if coin else 1 << tb.FOUT
-                    S[b][j] += q * pj
+                    S[b][j] += q * fut_p[j]
                 G[b][0] += q << tb.FOUT
     options = pre.options.tolist()
     if status == STATUS_OK and options:
@@ -418,6 +431,7 @@ def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> byt
                 raise OverflowError("price/F' outside the MAC's s5.48 operand")
             for k, i in enumerate(options):
                 b, q = int(pre.bucket[i]), int(pre.Q[i])
+                p[i] = price[k]
                 row = S[b]
                 for j, pj in enumerate(price[k].tolist()):
                     row[j] += q * pj  # exact: the 4x3-limb product and the 136-bit sum
@@ -426,6 +440,26 @@ def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> byt
     for b in range(MAX_BUCKETS):
         for v in S[b] + G[b]:
             _fit("accumulator", v, ACC_BITS)
+    if status != STATUS_OK:
+        S = [[0] * SLOTS for _ in range(MAX_BUCKETS)]
+        G = [[0] * 4 for _ in range(MAX_BUCKETS)]
+    return Accumulation(n, status, index, pre.clamped, pre.Q, pre.bucket, p, S, G)
+
+
+def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> bytes:
+    """The gateware's computation: BRAM records + MARGIN_SCENARIOS + MARGIN -> result payload."""
+    if len(records) % RECORD_BYTES or len(records) // RECORD_BYTES > CAPACITY:
+        raise ValueError("records must be whole 36-byte records, at most CAPACITY of them")
+    mm, scen = scenario_table(scenarios)
+    flags, rate, sh, buckets = _parse_margin(request)
+    coin = bool(flags & FLAG_COIN)
+    grow = [s[1] for s in scen]
+    weight = [s[3] for s in scen]
+
+    acc = accumulate(records, scenarios, request)
+    status, index, clamped, n = acc.status, acc.index, acc.clamped, acc.n
+    S, G = acc.S, acc.G
+    nb = len(buckets)
 
     if status != STATUS_OK:  # the values are 0, the status and index say why
         return RESULT_HEAD.pack(status, index, 0, 0, cycles(n), 0, 0) + bytes(
