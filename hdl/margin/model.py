@@ -188,6 +188,24 @@ def encode_book(book, params: spec.MarginParams | None = None) -> BookImage:
     return BookImage(bytes(raw), eq, tuple(abs_q))
 
 
+def sample_book(rng: np.random.Generator, n: int, forwards, short: float = 0.2) -> np.ndarray:
+    """Every kind over the book domain: F/K in [0.2, 5], vol 1 %..500 % (log-uniform), expiry
+    1 minute..3 years, a fraction ``short`` under two days (log-uniform from one minute, so
+    half of those under one hour); quantities of mixed sizes."""
+    b = np.zeros(n, spec.BOOK_DTYPE)
+    b["kind"] = rng.integers(0, 3, n)
+    b["bucket"] = rng.integers(0, len(forwards), n)
+    long_t = np.exp(rng.uniform(np.log(2 / 365), np.log(3.0), n))
+    short_t = np.exp(rng.uniform(np.log(pricing.T_WIDE_MIN), np.log(2 / 365), n))
+    b["expiry"] = np.where(rng.random(n) < short, short_t, long_t)
+    b["vol"] = np.exp(rng.uniform(np.log(0.01), np.log(5.0), n))
+    b["strike"] = forwards[b["bucket"]] / np.exp(rng.uniform(np.log(0.2), np.log(5.0), n))
+    b["quantity"] = rng.normal(0, 1, n) * 10 ** rng.uniform(-2, 3, n)
+    fut = b["kind"] == 2
+    b["strike"][fut] = b["expiry"][fut] = b["vol"][fut] = 0.0
+    return b
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -307,58 +325,103 @@ def _parse_margin(payload: bytes):
                for i in range(nb)]
     return flags, rate, dict(zip(SHIFT_NAMES, shifts, strict=True)), buckets
 
+@dataclass(frozen=True)
+class PositionScenarios:
+    """What the sequencer computes before the pipeline (docs/margin.md 2-3): the per-position
+    checks and, for every option, the 36 pipeline inputs in slot order (35 scenarios, base)."""
 
-def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> bytes:
-    """The gateware's computation: BRAM records + MARGIN_SCENARIOS + MARGIN -> result payload."""
-    if len(records) % RECORD_BYTES or len(records) // RECORD_BYTES > CAPACITY:
-        raise ValueError("records must be whole 36-byte records, at most CAPACITY of them")
-    mm, scen = scenario_table(scenarios)
-    flags, rate, sh, buckets = _parse_margin(request)
-    coin = bool(flags & FLAG_COIN)
+    n: int
+    status: int  # STATUS_OK or STATUS_MONEYNESS (the first failing position is ``index``)
+    index: int
+    clamped: int  # clamp flags of the options before the first failure
+    Q: np.ndarray  # per position
+    kind: np.ndarray
+    bucket: np.ndarray
+    options: np.ndarray  # positions that take the pipeline (kind call or put), in book order
+    x: np.ndarray  # options x 36, Q48: ln F_b - (lnK << 6) + ln(1 + m_j)
+    T: np.ndarray  # options x 36, Q48
+    sig: np.ndarray  # options x 36, Q48: sigma_up / sigma / sigma_down by vol code, << 9
+    call: np.ndarray  # options x 36
+    rate: int  # Q48, the pipeline's r (and q: Black-76 ignores it)
+
+
+def position_scenarios(records: bytes, scenarios: list[bytes],
+                       request: bytes) -> PositionScenarios:
+    """The sequencer's half of :func:`device_margin`: every position is checked and every
+    option's slots computed (the gateware issues all of them whatever the status)."""
+    _, scen = scenario_table(scenarios)
+    _, rate, _, buckets = _parse_margin(request)
     ln1pm = np.array([s[0] for s in scen] + [0], dtype=np.int64)  # the base slot: m = 0
-    grow = [s[1] for s in scen]
-    cfut = [s[2] for s in scen]
-    weight = [s[3] for s in scen]
     vcode = np.array([s[4] for s in scen] + [spec.VOL_SAME], dtype=np.int64)
-
     n = len(records) // RECORD_BYTES
     recs = [unpack_record(records[i * RECORD_BYTES:(i + 1) * RECORD_BYTES]) for i in range(n)]
     nb = len(buckets)
-    status, index = STATUS_OK, 0
+    status, index, clamped = STATUS_OK, 0, 0
+    for i, r in enumerate(recs):
+        if status == STATUS_OK and r["kind"] == 3:
+            raise ValueError(f"record {i}: kind 3 (LOAD_BOOK rejects it)")
+        bad = r["bucket"] >= nb or (r["kind"] != spec.FUTURE and abs(
+            buckets[r["bucket"]][0] - (r["lnK"] << (tb.FIN - F_LNK))) > X_BOOK_LIM)
+        if status == STATUS_OK and bad:
+            status, index = STATUS_MONEYNESS, i
+        if status == STATUS_OK and r["kind"] != spec.FUTURE:
+            clamped += r["clamp_up"] + r["clamp_down"]
+    col = {k: np.array([r[k] for r in recs], dtype=np.int64)
+           for k in ("Q", "lnK", "T", "sig", "sig_up", "sig_down", "kind", "bucket")}
+    options = np.flatnonzero(col["kind"] != spec.FUTURE) if n else np.zeros(0, dtype=np.int64)
+    rec = {k: v[options] for k, v in col.items()}
+    lnf = np.array([bk[0] for bk in buckets] + [0] * (MAX_BUCKETS - nb), dtype=np.int64)
+    x = (lnf[rec["bucket"]] - (rec["lnK"] << (tb.FIN - F_LNK)))[:, None] + ln1pm[None, :]
+    sig = np.select([vcode == spec.VOL_UP, vcode == spec.VOL_DOWN],
+                    [rec["sig_up"][:, None], rec["sig_down"][:, None]],
+                    rec["sig"][:, None]) << (tb.FIN - F_SIG)
+    T = np.broadcast_to((rec["T"] << (tb.FIN - F_T))[:, None], x.shape)
+    call = np.broadcast_to((rec["kind"] == spec.CALL)[:, None], x.shape)
+    return PositionScenarios(n, status, index, clamped, col["Q"], col["kind"], col["bucket"],
+                             options, x, T, sig, call, rate)
+
+
+@dataclass(frozen=True)
+class Accumulation:
+    """The loop's result (docs/margin.md 2-3, 5.2): the MAC operand of every position-slot and
+    the 136-bit accumulators they sum into (zeros unless the status is ok)."""
+
+    n: int
+    status: int
+    index: int
+    clamped: int
+    Q: np.ndarray  # per position, as in the records
+    bucket: np.ndarray
+    p: np.ndarray  # n x 36: price/F' (options, the pipeline), 1 or c_j (futures), Q48
+    S: list  # S[bucket][slot] = sum of Q x p
+    G: list  # G[bucket][g] = sum of Q x (delta, gamma F, vega/F, theta/F) at the base slot
+
+
+def accumulate(records: bytes, scenarios: list[bytes], request: bytes) -> Accumulation:
+    """The loop of :func:`device_margin`: the sequencer's inputs through the wide pipeline's
+    model, then the MAC into the scenario and Greeks accumulators."""
+    _, scen = scenario_table(scenarios)
+    flags, _, _, _ = _parse_margin(request)
+    coin = bool(flags & FLAG_COIN)
+    cfut = [e[2] for e in scen]
+    pre = position_scenarios(records, scenarios, request)
+    status, index, n = pre.status, pre.index, pre.n
     S = [[0] * SLOTS for _ in range(MAX_BUCKETS)]  # scenario accumulators S[b][slot]
     G = [[0] * 4 for _ in range(MAX_BUCKETS)]  # delta, gamma F, vega/F, theta/F
-    clamped = 0
-    options = []
-    for i, r in enumerate(recs):
-        if r["kind"] == 3:
-            raise ValueError(f"record {i}: kind 3 (LOAD_BOOK rejects it)")
-        if r["bucket"] >= nb:
-            status, index = STATUS_MONEYNESS, i
-            break
-        b, q = r["bucket"], r["Q"]
-        if r["kind"] == spec.FUTURE:  # a constant instead of the pipeline: 1 (usd), c_j (coin)
-            for j in range(SLOTS):
-                pj = (cfut[j] if j < BASE else 0) if coin else 1 << tb.FOUT
-                S[b][j] += q * pj
-            G[b][0] += q << tb.FOUT
-            continue
-        x0 = buckets[b][0] - (r["lnK"] << (tb.FIN - F_LNK))
-        if abs(x0) > X_BOOK_LIM:
-            status, index = STATUS_MONEYNESS, i
-            break
-        clamped += r["clamp_up"] + r["clamp_down"]
-        options.append(i)
+    p = np.zeros((n, SLOTS), dtype=np.int64)
+    fut_p = [(cfut[j] if j < BASE else 0) if coin else 1 << tb.FOUT for j in range(SLOTS)]
+    if status == STATUS_OK:
+        for i in range(n):  # futures: a constant instead of the pipeline: 1 (usd), c_j (coin)
+            if pre.kind[i] == spec.FUTURE:
+                b, q = int(pre.bucket[i]), int(pre.Q[i])
+                p[i] = fut_p
+                for j in range(SLOTS):
+                    S[b][j] += q * fut_p[j]
+                G[b][0] += q << tb.FOUT
+    options = pre.options.tolist()
     if status == STATUS_OK and options:
-        rec = {k: np.array([recs[i][k] for i in options], dtype=np.int64)
-               for k in ("Q", "lnK", "T", "sig", "sig_up", "sig_down", "kind", "bucket")}
-        lnf = np.array([bk[0] for bk in buckets], dtype=np.int64)
-        x = (lnf[rec["bucket"]] - (rec["lnK"] << (tb.FIN - F_LNK)))[:, None] + ln1pm[None, :]
-        sig = np.select([vcode == spec.VOL_UP, vcode == spec.VOL_DOWN],
-                        [rec["sig_up"][:, None], rec["sig_down"][:, None]],
-                        rec["sig"][:, None]) << (tb.FIN - F_SIG)
-        T = np.broadcast_to((rec["T"] << (tb.FIN - F_T))[:, None], x.shape)
-        call = np.broadcast_to((rec["kind"] == spec.CALL)[:, None], x.shape)
-        out = pricing.pipeline(x, T, sig, rate, rate, call, True, wide=True)
+        out = pricing.pipeline(pre.x, pre.T, pre.sig, pre.rate, pre.rate, pre.call, True,
+                               wide=True)
         if np.any(out["error"]):
             k = int(np.flatnonzero(np.any(out["error"], axis=1))[0])
             status, index = STATUS_DOMAIN, options[k]
@@ -366,8 +429,9 @@ def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> byt
             price = out["price"]
             if np.any(np.abs(price) >= 1 << P_BITS):
                 raise OverflowError("price/F' outside the MAC's s5.48 operand")
-            for k in range(len(options)):
-                b, q = int(rec["bucket"][k]), int(rec["Q"][k])
+            for k, i in enumerate(options):
+                b, q = int(pre.bucket[i]), int(pre.Q[i])
+                p[i] = price[k]
                 row = S[b]
                 for j, pj in enumerate(price[k].tolist()):
                     row[j] += q * pj  # exact: the 4x3-limb product and the 136-bit sum
@@ -376,6 +440,26 @@ def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> byt
     for b in range(MAX_BUCKETS):
         for v in S[b] + G[b]:
             _fit("accumulator", v, ACC_BITS)
+    if status != STATUS_OK:
+        S = [[0] * SLOTS for _ in range(MAX_BUCKETS)]
+        G = [[0] * 4 for _ in range(MAX_BUCKETS)]
+    return Accumulation(n, status, index, pre.clamped, pre.Q, pre.bucket, p, S, G)
+
+
+def device_margin(records: bytes, scenarios: list[bytes], request: bytes) -> bytes:
+    """The gateware's computation: BRAM records + MARGIN_SCENARIOS + MARGIN -> result payload."""
+    if len(records) % RECORD_BYTES or len(records) // RECORD_BYTES > CAPACITY:
+        raise ValueError("records must be whole 36-byte records, at most CAPACITY of them")
+    mm, scen = scenario_table(scenarios)
+    flags, rate, sh, buckets = _parse_margin(request)
+    coin = bool(flags & FLAG_COIN)
+    grow = [s[1] for s in scen]
+    weight = [s[3] for s in scen]
+
+    acc = accumulate(records, scenarios, request)
+    status, index, clamped, n = acc.status, acc.index, acc.clamped, acc.n
+    S, G = acc.S, acc.G
+    nb = len(buckets)
 
     if status != STATUS_OK:  # the values are 0, the status and index say why
         return RESULT_HEAD.pack(status, index, 0, 0, cycles(n), 0, 0) + bytes(
