@@ -24,10 +24,13 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer, with_timeo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from quantgate.hdl.arith.model import MUL_LATENCY
 from quantgate.hdl.ecc import model
 from quantgate.hdl.ecc.curves import ED25519, P256, SECP256K1
 from quantgate.hdl.ecc.engine import NWORDS, PORT_W
+from quantgate.hdl.ecc.microcode import NREG
 from quantgate.hdl.ecc.programs import IO, SELFTEST_IN, SELFTEST_OUT, Prog, rom, selftest_expected
+from quantgate.sim.state import differing, walk
 
 RFC8032_SEEDS = {  # RFC 8032 section 7.1, tests 1-3: secret key -> public key
     "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60":
@@ -101,6 +104,7 @@ class TB:
         dut.rf__wdata.value = 0
         dut.rf__shift.value = 0
         dut.rf__rword.value = 0
+        dut.flush.value = 0
 
     async def reset(self):
         self.dut.rst.value = 1
@@ -300,3 +304,65 @@ async def scalar_state_cleared(dut):
         if ref is not None:
             assert curve.decode_int(got["enc"]) == ref(k), curve.name
         assert not any(scalar_state(d).values())
+
+
+
+async def _flush(tb):
+    """The signing controller's scrub: zero into every register, then ``flush``; returns the
+    cycles after the pulse in which ``busy`` was high."""
+    d = tb.dut
+    for r in range(NREG):
+        await tb.write(r, 0)
+    d.rf__raddr.value = 0
+    await RisingEdge(d.clk)
+    d.flush.value = 1
+    await RisingEdge(d.clk)
+    d.flush.value = 0
+    busy = []
+    for c in range(2 * MUL_LATENCY):
+        await ReadOnly()
+        if d.busy.value == 1:
+            busy.append(c)
+        await RisingEdge(d.clk)
+    return busy
+
+
+@cocotb.test()
+async def multiplier_flushed(dut):
+    """Nothing of a secret operand outlives the scrub.  The same program (BASEMUL, secp256k1)
+    runs with two random scalars; the engine's whole state (every signal, register-file word
+    and ROM word, read through the simulator) is compared between the two runs.  After the
+    programs it differs, among others in the multiplier's operand register b_reg and its
+    accumulators; after the controller's scrub (zero into every register, then ``flush``: a zero
+    multiplication through MontMul, busy meanwhile, no register written, no error) it is
+    identical.  Freeze has cleared its value register by then.  The next program is
+    unaffected."""
+    tb = TB(dut)
+    await tb.reset()
+    d = dut
+    rng = random.Random(SEED + 7)
+    after_program, after_scrub = [], []
+    for _ in range(2):
+        k = rng.getrandbits(256)
+        await tb.write(IO["k"], k)
+        await tb.run(Prog.BASEMUL, SECP256K1.code)
+        await ReadOnly()
+        assert int(d.frz.x.value) == 0, "Freeze kept its last value"
+        after_program.append(walk(d))
+        await RisingEdge(d.clk)
+        busy = await _flush(tb)
+        # request in the cycle after the pulse (c = 0), result MUL_LATENCY cycles later
+        assert busy == list(range(1, MUL_LATENCY + 1)), busy
+        await ReadOnly()
+        assert d.error.value == 0
+        after_scrub.append(walk(d))
+        await RisingEdge(d.clk)
+        assert await tb.read(IO["enc"]) == 0
+        await tb.write(IO["k"], k)
+        await tb.run(Prog.BASEMUL, SECP256K1.code)
+        assert await tb.read(IO["enc"]) == int.from_bytes(secp256k1_ref(k), "big")
+        await _flush(tb)
+    before = differing(*after_program)
+    assert "mul.b_reg" in before and "mul.s0" in before, before
+    left = differing(*after_scrub)
+    assert not left, f"secret-dependent state after the scrub: {left}"

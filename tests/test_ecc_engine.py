@@ -8,7 +8,7 @@ import pytest
 from quantgate.sim import runner
 
 TESTS = ["register_port_and_nop", "selftest_program", "basemul_ed25519", "basemul_secp256k1",
-         "basemul_p256", "scalar_state_cleared"]
+         "basemul_p256", "scalar_state_cleared", "multiplier_flushed"]
 
 
 @pytest.fixture(scope="module")

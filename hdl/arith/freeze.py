@@ -49,6 +49,8 @@ class Freeze(wiring.Component):
 
         m.d.comb += self.i.ready.eq(~busy)
         m.d.sync += done.eq(0)
+        with m.If(done):  # the result is taken in this cycle: keep no copy (a new request wins)
+            m.d.sync += x.eq(0)
         with m.If(self.i.valid & ~busy):
             m.d.sync += [x.eq(self.i.payload.x), busy.eq(1), phase.eq(0), step.eq(0)]
             with m.Switch(self.i.payload.sel):

@@ -37,12 +37,22 @@ Control interface (all in the ``sync`` domain):
   ``rf.raddr`` from a register: it goes through one multiplexer to the address pins of every
   LUT-RAM copy of the register file.  Ignored / meaningless while busy (do not write in the
   ``cmd`` cycle).  Register numbers of the programs' inputs and outputs: ``programs.IO``.
+* ``flush``: one cycle while idle: a multiplication of register ``rf.raddr`` by register 0
+  (the HALT word's ``b``) runs through MontMul and is not written anywhere.  With both
+  registers zero it leaves every register of the multiplier's pipeline (operand, digit,
+  product, accumulator, quotient and normaliser registers) holding zero: after the
+  controller has wiped the register file, nothing of the last program stays in the
+  multiplier.  ``busy`` stays high until it has left the multiplier (28 cycles).
 * ``error``: sticky (cleared by the next command) if a unit was issued while not ready or
   two results met at the write port; never set by a correctly scheduled program.
 
 State outside the register file that a program derives from a scalar (the signed digits, the
-window counter, the recoder, the flags) is cleared in the cycle after ``done``; the register
-file itself is the controller's to overwrite (``programs.IO`` and the temporaries).
+window counter, the recoder, the flags) is cleared in the cycle after ``done``, and Freeze
+clears its value register after each result; the register file itself is the controller's to
+overwrite (``programs.IO`` and the temporaries), and then ``flush`` clears the multiplier.  The
+other units' registers reload every cycle from the register file's read ports (AddSub, the
+logic unit, TSTB/TEQ) or from the HALT word (LDT): once the register file holds zeros they
+hold values of zeros and constants.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -109,6 +119,7 @@ def _delay(m, name, n, valid, value, width):
 class CurveEngine(wiring.Component):
     cmd: In(stream.Signature(CmdLayout))
     rf: In(RegisterPort)
+    flush: In(1)
     busy: Out(1)
     done: Out(1)
     cycles: Out(32)
@@ -169,9 +180,10 @@ class CurveEngine(wiring.Component):
             with m.Default():
                 m.d.comb += entry.eq(0)
 
+        fl_busy = Signal()  # a flush is in the multiplier
         m.d.comb += [
-            self.cmd.ready.eq(~running),
-            self.busy.eq(running),
+            self.cmd.ready.eq(~running & ~fl_busy),
+            self.busy.eq(running | fl_busy),
             prd.en.eq(start | advance),
             prd.addr.eq(Mux(start, entry, next_pc)),
         ]
@@ -256,9 +268,20 @@ class CurveEngine(wiring.Component):
         ]
         a, b = rda.data, rdb.data
 
+        # ---- flush: a zero multiplication through MontMul (request at t+1, like ex_mul) ---
+        # Its operands are the read ports' data while idle: register rf.raddr and register
+        # ir.b, which after a program is the HALT word's b (0).  The result is not written.
+        assert all(w["b"] == 0 for w in map(U.decode, img.words) if w["op"] == Op.HALT)
+        fl_ex = Signal()
+        m.d.sync += fl_ex.eq(self.flush & ~running & ~fl_busy)
+        with m.If(fl_ex):
+            m.d.sync += fl_busy.eq(1)
+        with m.Elif(mul.o.valid):
+            m.d.sync += fl_busy.eq(0)
+
         # ---- arithmetic units (requests at t+1) ---------------------------------------------
         m.d.comb += [
-            mul.i.valid.eq(ex_mul),
+            mul.i.valid.eq(ex_mul | fl_ex),
             mul.i.payload.a.eq(a),
             mul.i.payload.b.eq(b),
             mul.i.payload.sel.eq(ex_sel),
@@ -470,8 +493,9 @@ class CurveEngine(wiring.Component):
         for v in fin:
             two = two | (seen & v)
             seen = seen | v
-        bad = ((ex_mul & ~mul.i.ready) | (ex_frz & ~frz.i.ready) | two
-               | (mul.o.valid != fin[0]) | (frz.o.valid != fin[2]) | (asu.o.valid != fin[1]))
+        bad = ((ex_mul & ~mul.i.ready) | (fl_ex & ~mul.i.ready) | (ex_frz & ~frz.i.ready)
+               | two | ((mul.o.valid & ~fl_busy) != fin[0]) | (frz.o.valid != fin[2])
+               | (asu.o.valid != fin[1]))
         with m.If(start):
             m.d.sync += self.error.eq(0)
         with m.Elif(bad):
