@@ -4,6 +4,8 @@ secret-clearing tests run the same operation with two different secrets and walk
 after each: every register, memory word and wire that differs between the two still depends on
 the secret."""
 
+from fnmatch import fnmatchcase
+
 from cocotb.handle import ArrayObject, HierarchyArrayObject, HierarchyObject, ValueObjectBase
 
 
@@ -36,7 +38,8 @@ def _value(h) -> int:
 
 
 def differing(a: dict[str, int], b: dict[str, int], skip=()) -> list[str]:
-    """The paths whose values differ between two walks of the same design, except those whose
-    path contains one of ``skip`` (e.g. a key store's memories)."""
+    """The paths whose values differ between two walks of the same design, except those that
+    match one of the ``fnmatch`` patterns ``skip`` (e.g. a key store's memories)."""
     assert a.keys() == b.keys()
-    return sorted(k for k in a if a[k] != b[k] and not any(s in k for s in skip))
+    return sorted(k for k in a
+                  if a[k] != b[k] and not any(fnmatchcase(k, s) for s in skip))

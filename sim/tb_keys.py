@@ -187,6 +187,13 @@ class KeysTB:
                            len(self.payloads), len(self.secrets))
 
 
+def slot_memories(dut, slot: int) -> tuple[int, int, int]:
+    """(scalar, prefix, public key) words of a slot, read from the store's memories."""
+    store = dut.engine3.store
+    return tuple(int(mem[slot].value) for mem in (store.scalar_mem, store.prefix_mem,
+                                                  store.public_mem))
+
+
 async def start(dut):
     tb = KeysTB(dut)
     await reset(dut)
@@ -357,7 +364,9 @@ async def bad_requests_get_bad_argument(dut):
 @cocotb.test()
 async def empty_and_zeroized_slots(dut):
     """After reset every slot is empty; ZEROIZE empties a slot (and only that slot), works on
-    empty slots, and a zeroized slot can be loaded again."""
+    empty slots, and a zeroized slot can be loaded again.  The slot memories themselves are
+    read through the simulator: a loaded slot holds its key, a zeroized one zero in every
+    field."""
     tb = await start(dut)
     k = 0
 
@@ -387,6 +396,9 @@ async def empty_and_zeroized_slots(dut):
         assert response == (OK[Op.ZEROIZE], s, b""), response
         zeroize_cycles.add(tuple(cycles))
         del keys[slot]
+        assert slot_memories(dut, slot) == (0, 0, 0), f"slot {slot} not cleared"
+        for other in keys:
+            assert slot_memories(dut, other)[0] != 0, f"slot {other} lost its key"
         s = seq()
         expect_error((await tb.public(s, slot))[0], s, Err.EMPTY_SLOT, Op.PUBLIC_KEY)
         for other, (curve, secret) in keys.items():

@@ -21,6 +21,7 @@ import random
 import cocotb
 import coincurve
 import nacl.signing
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from quantgate import wire
 from quantgate.host.demo_sign import recover_public_key
 from quantgate.sim import vectors
+from quantgate.sim.state import differing, walk
 from quantgate.sim.tb_keys import (
     OK,
     ORDER,
@@ -281,4 +283,58 @@ async def timing_reports_cycles(dut):
     s = sg.seq()
     response, *_ = await tb.transact(Op.TIMING, s, b"\x00")
     expect_error(response, s, Err.BAD_ARGUMENT, Op.TIMING)
+    tb.check_no_secrets_on_the_wire()
+
+
+#: what legitimately differs between two keys after their requests (``state.differing``
+#: patterns): the slot store (its memories, and its secret read port's data with the wires it
+#: drives: the stored key itself, until ZEROIZE, which empty_and_zeroized_slots checks on the
+#: memories), public data (the public key, the response and its bytes on the way out: payload
+#: register, framer buffer, CRC, skid registers), and counters that grow with every request
+#: (the link's statistics, the STATS engine, the signer's per-curve TIMING counts).
+AFTER_A_KEY = (
+    "engine3.store.*", "engine3.secret__*", "engine3.d", "engine3.nonce.d",
+    "engine3.public__key", "engine3.payload$*", "engine3.stats.*",
+    "framer.*", "crc.*", "crc_reg.*", "arbiter_reg.*", "engine3_out.*",
+    "count_frames_ok", "stats.*", "engine2.*",
+)
+
+
+async def _state_after(tb, op, payload):
+    """One request with a fixed sequence number, then the whole design's state once the
+    engine is idle again (the response sent)."""
+    response, *_ = await tb.transact(op, 0x0101, payload)
+    assert response[0] == op | wire.RESPONSE_FLAG, response
+    await ClockCycles(tb.dut.clk, 50)
+    await ReadOnly()
+    state = walk(tb.dut)
+    await RisingEdge(tb.dut.clk)
+    return state, response[2]
+
+
+@cocotb.test()
+async def secrets_cleared(dut):
+    """Nothing of a key or a nonce outlives LOAD_KEY and SIGN outside the slot store.  Per
+    curve, the same requests (same slot, message and sequence numbers) run with two random
+    keys, and after each response the design's whole state (every signal, register-file word,
+    FIFO and memory word of the link and the signer, read through the simulator) is compared
+    between the two: only the slot store, public data and counters may differ (AFTER_A_KEY).
+    Before the fixes this found the curve engine's multiplier holding its last operands,
+    registers 0-7 not wiped after an ECDSA LOAD_KEY, and the link's frame buffer keeping the
+    LOAD_KEY frame."""
+    tb = await start(dut)
+    rng = random.Random(SEED + 17)
+    for c in Curve:
+        message = rng.randbytes(100 if c == Curve.ED25519 else 32)
+        states = []
+        for _ in range(3):  # the first run gives the other two the same history
+            secret = (rng.randbytes(32) if c == Curve.ED25519
+                      else rng.randrange(1, ORDER[c]).to_bytes(32, "big"))
+            tb.secrets += secret_material(c, secret)
+            load, _ = await _state_after(tb, Op.LOAD_KEY, bytes([3, c]) + secret)
+            sign, sig = await _state_after(tb, Op.SIGN, sign_payload(3, message))
+            states.append((load, sign))
+        for i, what in enumerate(("LOAD_KEY", "SIGN")):
+            left = differing(states[1][i], states[2][i], AFTER_A_KEY)
+            assert not left, f"{c.name} {what}: secret-dependent state left: {left[:40]}"
     tb.check_no_secrets_on_the_wire()

@@ -22,6 +22,7 @@ SIGN_TESTS = [
     "p256_signatures",
     "sign_errors",
     "timing_reports_cycles",
+    "secrets_cleared",
 ]
 
 

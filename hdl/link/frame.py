@@ -1,6 +1,6 @@
 """Frame parser (buffer, CRC-32 check, header checks) and the CRC-32 appender for responses."""
 
-from amaranth import Const, Module, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import crc, data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -21,6 +21,11 @@ class FrameParser(wiring.Component):
     """Buffers one decoded frame, checks it, then either replays it (header + payload, without
     the CRC) on ``o`` or asks for an error response on ``err``. While it replays or reports, it
     takes no input: the raw-byte FIFO in front of it absorbs the line.
+
+    No frame outlives its handling in the buffer (a LOAD_KEY frame carries a secret): each
+    replayed byte is overwritten with zero as it leaves (the write port is free then), and
+    what is left (the CRC, or a whole rejected frame) is zeroed in WIPE, one byte per cycle
+    (4 cycles after a replay), before the next frame is taken.
 
     Counters are one-cycle strobes; the statistics block accumulates them."""
 
@@ -52,6 +57,7 @@ class FrameParser(wiring.Component):
         seq, length = header[16:32], header[32:48]
         idx = Signal(range(wire.MAX_FRAME))
         end = Signal(range(wire.MAX_FRAME))  # index of the last byte replayed
+        fill = Signal(range(wire.MAX_FRAME + 1))  # bytes the buffer holds (WIPE clears them)
         cobs_error = Signal()
         crc_ok = Signal()
 
@@ -86,8 +92,9 @@ class FrameParser(wiring.Component):
                 # One cycle for the checks, on registered inputs: keeps them off the
                 # receive path.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += count.eq(0)
-                m.next = "RECEIVE"
+                m.d.sync += [count.eq(0), idx.eq(0),
+                             fill.eq(Mux(count > wire.MAX_FRAME, wire.MAX_FRAME, count))]
+                m.next = "WIPE"
                 with m.If(count > wire.MAX_FRAME):
                     m.d.comb += self.oversize.eq(1)
                     m.d.sync += self.err.payload.code.eq(wire.Err.OVERSIZE)
@@ -112,7 +119,7 @@ class FrameParser(wiring.Component):
                     m.next = "ERROR"
                 with m.Else():
                     m.d.comb += self.frame_ok.eq(1)
-                    m.d.sync += [idx.eq(0), end.eq(count - wire.CRC_LEN - 1)]
+                    m.d.sync += end.eq(count - wire.CRC_LEN - 1)
                     m.next = "REPLAY"
             with m.State("REPLAY"):
                 # rd.data shows buf[idx]; the address runs one ahead when a byte is taken.
@@ -125,10 +132,11 @@ class FrameParser(wiring.Component):
                     rd.addr.eq(idx),
                 ]
                 with m.If(self.o.ready):
-                    m.d.comb += rd.addr.eq(idx + 1)
+                    m.d.comb += [rd.addr.eq(idx + 1), wr.addr.eq(idx), wr.data.eq(0),
+                                 wr.en.eq(1)]
                     m.d.sync += idx.eq(idx + 1)
                     with m.If(idx == end):
-                        m.next = "RECEIVE"
+                        m.next = "WIPE"
             with m.State("ERROR"):
                 m.d.comb += [
                     self.busy.eq(1),
@@ -137,6 +145,12 @@ class FrameParser(wiring.Component):
                     self.err.payload.seq.eq(seq),
                 ]
                 with m.If(self.err.ready):
+                    m.next = "WIPE"
+            with m.State("WIPE"):  # zero into buf[idx .. fill - 1]
+                m.d.comb += [self.busy.eq(1), wr.addr.eq(idx), wr.data.eq(0),
+                             wr.en.eq(idx < fill)]
+                m.d.sync += idx.eq(idx + 1)
+                with m.If(idx + 1 >= fill):
                     m.next = "RECEIVE"
         return m
 

@@ -466,6 +466,7 @@ class KeySlots(wiring.Component):
 
             # -- curve engine ----------------------------------------------------------------
             with m.State("START"):  # the last write's `we` is out: the engine may start
+                m.d.sync += cnt.eq(0)  # SCRUB counts from 0 (RANGE left it at 8)
                 with m.If(w_idle):
                     m.d.comb += ecc.cmd.valid.eq(1)
                     with m.If(ecc.cmd.ready):
@@ -529,10 +530,15 @@ class KeySlots(wiring.Component):
                     m.d.sync += [kind.eq(KIND_SIG), ok_op.eq(1)]
                 m.next = "SCRUB"
             with m.State("SCRUB"):  # engine registers to zero; wait for the SHA-512 flush
-                m.d.comb += [ecc.rf.we.eq(cnt != NREG), ecc.rf.addr.eq(cnt)]
+                # Register 0 holds zero from the third cycle on (written at the end of the
+                # second): the multiplier's flush then reads it on both ports and is out of
+                # the multiplier before the last register is wiped.
+                m.d.comb += [ecc.rf.we.eq(cnt != NREG), ecc.rf.addr.eq(cnt),
+                             ecc.flush.eq(cnt == 2)]
+                m.d.sync += raddr.eq(0)
                 with m.If(cnt != NREG):
                     m.d.sync += cnt.eq(cnt + 1)
-                with m.Elif(~hasher.flushing):
+                with m.Elif(~hasher.flushing & ~ecc.busy):
                     m.d.comb += stats.en.eq(ok_op)
                     m.next = "SEND"
             with m.State("SEND"):
