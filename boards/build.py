@@ -143,7 +143,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
     Raises :class:`flow.FlowError` if a tool fails and ``ValueError`` for impossible settings
     (a clock the PLL cannot make, a baud rate the clock cannot divide to).
     """
-    from .ulx3s import PLATFORMS, ULX3STop
+    from .ulx3s import PLATFORMS
 
     if board not in PLATFORMS:
         raise ValueError(f"unknown board {board!r} (known: {', '.join(PLATFORMS)})")
@@ -159,9 +159,8 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
     seconds = {}
 
     engine_list = _engines(engines)
-    top = ULX3STop(freq_hz=freq_mhz * 1e6, baud=baud, engines=engine_list)
+    top, platform = _design(board, freq_mhz, baud, engine_list)
     pll = top.pll
-    platform = PLATFORMS[board]()
     progress.line(
         f"build {board}: cores {'+'.join(_cores(engine_list))}, {freq_mhz:g} MHz target "
         f"(PLL {float(pll.fin_hz) / 1e6:g} MHz /{pll.clki_div} x{pll.clkfb_div} = "
@@ -178,9 +177,7 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
         nextpnr_opts += ["--seed", str(seed)]
     progress.line("[1/4] elaborate (Amaranth)")
     t0 = time.monotonic()
-    plan = platform.prepare(top, name=BITSTREAM_NAME, emit_src=False,
-                            nextpnr_opts=nextpnr_opts, script_after_read=flow.FSM_ONEHOT,
-                            script_after_synth="tee -q -o yosys_stat.txt stat")
+    plan = _plan(platform, top, nextpnr_opts)
     plan.extract(out)
     seconds["elaborate"] = time.monotonic() - t0
     commands = json.loads((out / f"build_{BITSTREAM_NAME}.json").read_text())["commands"]
@@ -219,6 +216,33 @@ def build(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000, eng
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.txt").write_text(format_report(report))
     return report
+
+
+def _design(board, freq_mhz, baud, engine_list):
+    from .ulx3s import PLATFORMS, ULX3STop
+
+    return (ULX3STop(freq_hz=freq_mhz * 1e6, baud=baud, engines=engine_list),
+            PLATFORMS[board]())
+
+
+def _plan(platform, top, nextpnr_opts):
+    return platform.prepare(top, name=BITSTREAM_NAME, emit_src=False,
+                            nextpnr_opts=nextpnr_opts, script_after_read=flow.FSM_ONEHOT,
+                            script_after_synth="tee -q -o yosys_stat.txt stat")
+
+
+def netlist_sha256(board=DEFAULT_BOARD, *, freq_mhz=DEFAULT_FREQ_MHZ, baud=3_000_000,
+                   engines="default"):
+    """SHA-256 of the RTLIL netlist ``build`` would hand to Yosys for these settings (the whole
+    gateware, as elaborated for the board; no tool runs).  A build report records it as
+    ``netlist_sha256``: equal digests mean the report is of this gateware."""
+    top, platform = _design(board, freq_mhz, baud, _engines(engines))
+    il = _plan(platform, top, [])
+    return hashlib.sha256(_as_bytes(il.files[f"{BITSTREAM_NAME}.il"])).hexdigest()
+
+
+def _as_bytes(content):
+    return content.encode("utf-8") if isinstance(content, str) else content
 
 
 def _fmax(report_path):
@@ -268,6 +292,7 @@ def _report(board, platform, top, engines, engine_list, out, nextpnr_report, fma
         "bitstream_bytes": bitstream.stat().st_size if bitstream else None,
         "bitstream_sha256": (hashlib.sha256(bitstream.read_bytes()).hexdigest()
                              if bitstream else None),
+        "netlist_sha256": hashlib.sha256((out / f"{BITSTREAM_NAME}.il").read_bytes()).hexdigest(),
         "tools": flow.tool_versions(),
         "command": command,
     }
