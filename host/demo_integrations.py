@@ -1,5 +1,5 @@
-"""`quantgate demo`, client-library part: the demo keys (slots 0-2, loaded by demo_sign) used
-through quantgate.integrations, each result checked by the client library itself:
+"""`quantgate demo`, client-library part: the demo keys (in the slots demo_sign chose and
+loaded) used through quantgate.integrations, each result checked by the client library itself:
 
 - eth: the EIP-712 orders signed by `EthAccount.sign_typed_data`; eth-account's
   `Account.recover_message` must give the address of the demo key (`Account.from_key`).
@@ -36,7 +36,7 @@ def _failed(adapter: str, item: str, exc: Exception) -> dict:
     return _item(adapter, item, False, f"{type(exc).__name__}: {exc}")
 
 
-def eth_items(dev) -> list[dict]:
+def eth_items(dev, slots) -> list[dict]:
     try:
         from eth_account import Account
         from eth_account.messages import encode_typed_data
@@ -48,7 +48,7 @@ def eth_items(dev) -> list[dict]:
     want = Account.from_key(demo_sign.demo_secret("secp256k1")).address
     items = []
     try:
-        account = EthAccount(dev, demo_sign.SLOTS["secp256k1"])
+        account = EthAccount(dev, slots["secp256k1"])
     except Exception as exc:  # any failure is reported as a failed item, not a crash
         return [_failed("eth", "EIP-712 orders", exc)]
     for typed in demo_sign.eip712_orders():
@@ -77,7 +77,7 @@ def _checked(adapter: str, item: str, missing: str, check) -> dict:
         return _failed(adapter, item, exc)
 
 
-def _solana(dev) -> tuple[bool, str]:
+def _solana(dev, slots) -> tuple[bool, str]:
     from solders.hash import Hash
     from solders.keypair import Keypair
     from solders.message import Message
@@ -87,7 +87,7 @@ def _solana(dev) -> tuple[bool, str]:
 
     from quantgate.integrations.solana import SolanaSigner
 
-    signer = SolanaSigner(dev, demo_sign.SLOTS["ed25519"])
+    signer = SolanaSigner(dev, slots["ed25519"])
     label = b"quantgate demo: Solana recipient and blockhash, NOT real"
     to = Pubkey(hashlib.sha256(label + b" recipient").digest())
     blockhash = Hash(hashlib.sha256(label + b" blockhash").digest())
@@ -101,13 +101,13 @@ def _solana(dev) -> tuple[bool, str]:
             f"{len(bytes(tx))}-byte tx, solders verify")
 
 
-def _jwt(dev) -> tuple[bool, str]:
+def _jwt(dev, slots) -> tuple[bool, str]:
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from quantgate.integrations.jwt import JwtSigner
 
-    token = JwtSigner(dev, demo_sign.SLOTS["p256"]).coinbase(DEMO_KEY_NAME)
+    token = JwtSigner(dev, slots["p256"]).coinbase(DEMO_KEY_NAME)
     public = ec.EllipticCurvePublicKey.from_encoded_point(
         ec.SECP256R1(), demo_sign.reference_public_key("p256", demo_sign.demo_secret("p256")))
     claims = jwt.decode(token, public, algorithms=["ES256"])
@@ -115,29 +115,30 @@ def _jwt(dev) -> tuple[bool, str]:
             f"{len(token)} chars, PyJWT decode")
 
 
-def _rest(dev) -> tuple[bool, str]:
+def _rest(dev, slots) -> tuple[bool, str]:
     import nacl.signing
 
     from quantgate.integrations.rest import Ed25519RequestSigner
 
-    query = Ed25519RequestSigner(dev, demo_sign.SLOTS["ed25519"]).signed_query(BINANCE_ORDER)
+    query = Ed25519RequestSigner(dev, slots["ed25519"]).signed_query(BINANCE_ORDER)
     payload, _, signature = query.rpartition("&signature=")
     key = nacl.signing.SigningKey(demo_sign.demo_secret("ed25519")).verify_key
     key.verify(payload.encode(), base64.b64decode(urllib.parse.unquote(signature)))  # raises
     return True, f"{len(query)} chars, PyNaCl verify"
 
 
-def run(dev) -> list[dict]:
-    """Every adapter item; the demo keys must be in slots 0-2."""
+def run(dev, slots: dict[str, int]) -> list[dict]:
+    """Every adapter item; ``slots``: the demo keys' slots per curve (demo_sign.choose_slots)."""
     return [
-        *eth_items(dev),
+        *eth_items(dev, slots),
         _checked("solana", "transfer 0.25 SOL (legacy Message)",
                  "solders is not installed (pip install quantgate[solana])",
-                 lambda: _solana(dev)),
+                 lambda: _solana(dev, slots)),
         _checked("jwt", "ES256 JWT, Coinbase kid/nonce/uri",
-                 "PyJWT is not installed (pip install quantgate[jwt])", lambda: _jwt(dev)),
+                 "PyJWT is not installed (pip install quantgate[jwt])", lambda: _jwt(dev, slots)),
         _checked("rest", "Ed25519 Binance order query",
-                 "PyNaCl (the check) is not installed: pip install pynacl", lambda: _rest(dev)),
+                 "PyNaCl (the check) is not installed: pip install pynacl",
+                 lambda: _rest(dev, slots)),
     ]
 
 

@@ -1,13 +1,14 @@
-"""`quantgate demo`, signing part: one key per curve in slots 0-2, a few realistic orders
-signed on the appliance with pipelined requests, every signature checked with an independent
-library (PyNaCl, coincurve, cryptography: the development extra), and the device's own cycle
-counters (TIMING) beside the wall-clock round trip. Then the client-library adapters
-(quantgate.integrations): the EIP-712 orders through eth-account, a Solana transfer through
+"""`quantgate demo`, signing part: one key per curve in the three lowest empty slots, a few
+realistic orders signed on the appliance with pipelined requests, every signature checked
+with an independent library (PyNaCl, coincurve, cryptography: the development extra), and the
+device's own cycle counters (TIMING) beside the wall-clock round trip. Then the client-library
+adapters (quantgate.integrations): the EIP-712 orders through eth-account, a Solana transfer through
 solders, a Coinbase-style JWT and a Binance-style REST signature, each checked by its library.
 
 The keys are DEMO KEYS: derived from public labels with SHA-256, so anybody can recompute them.
-Never use them for anything but this demo. The demo overwrites slots 0-2 and zeroizes them
-when it is done.
+Never use them for anything but this demo. The demo loads them only into empty slots (it
+refuses to run with fewer than three, having loaded nothing: a desk's keys are never
+overwritten) and zeroizes them when it is done.
 """
 
 import hashlib
@@ -17,9 +18,31 @@ import textwrap
 import time
 from pathlib import Path
 
+from quantgate import wire
+
 from .commands import SIGNER_CORES
 
-SLOTS = {"ed25519": 0, "secp256k1": 1, "p256": 2}
+CURVES = ("ed25519", "secp256k1", "p256")  # one demo key each, in the lowest empty slots
+
+
+def choose_slots(dev) -> dict[str, int]:
+    """One empty key slot per curve, the lowest ones (PUBLIC_KEY answering EMPTY_SLOT): the demo
+    never overwrites a key it did not load. Raises ValueError, having loaded nothing, when
+    fewer than three slots are empty."""
+    from .errors import EmptySlot
+
+    empty = []
+    for slot in range(wire.NUM_KEY_SLOTS):
+        try:
+            dev.public_key(slot)
+        except EmptySlot:
+            empty.append(slot)
+    if len(empty) < len(CURVES):
+        raise ValueError(
+            f"the demo needs {len(CURVES)} empty key slots and only {len(empty)} are empty "
+            f"({', '.join(map(str, empty)) or 'none'}): it never overwrites a key; run it on the "
+            "simulated appliance (sim://) or a device with free slots")
+    return dict(zip(CURVES, empty, strict=False))
 LABEL = "quantgate demo key, NOT SECRET, never use for real funds: {curve}"
 
 # Short Weierstrass curves y^2 = x^3 + a x + b over GF(p), group order n, base point G.
@@ -297,6 +320,7 @@ def run(dev, out, info: dict | None = None) -> dict:
 
     info = info if info is not None else dev.info()
     clock_hz = info["clock_hz"]
+    SLOTS = choose_slots(dev)  # noqa: N806 (read as the module constant it replaced)
     requests, shown = [], {}
     for doc in ed25519_orders():
         requests.append((SLOTS["ed25519"], doc, "ed25519"))
@@ -328,7 +352,8 @@ def run(dev, out, info: dict | None = None) -> dict:
             round_trip[curve] = time.perf_counter() - t0
             assert again == signatures[requests.index(first)], f"{curve}: not deterministic"
         after = dev.timing()["sign"]
-        adapters = demo_integrations.run(dev)  # after TIMING: the table counts the batch only
+        # after TIMING: the table counts the batch only
+        adapters = demo_integrations.run(dev, SLOTS)
     finally:
         for slot in SLOTS.values():
             dev.zeroize(slot)
@@ -431,4 +456,5 @@ def _print(summary, shown, check, out):
           f"at {summary['signatures_per_s']:,.1f} signatures/s.", out)
 
 
-__all__ = ["SLOTS", "demo_secret", "recover_public_key", "reference_public_key", "run", "verify"]
+__all__ = ["CURVES", "choose_slots", "demo_secret", "recover_public_key", "reference_public_key",
+           "run", "verify"]

@@ -1,6 +1,7 @@
 """``quantgate selftest``: known-answer checks of a device through the public host API.
 
-    quantgate selftest --url /dev/ttyUSB0 [--expect-cores link,greeks,...] [--json] [--timeout S]
+    quantgate selftest --url /dev/ttyUSB0 [--expect-cores link,greeks,...] [--slots 5-7]
+                       [--overwrite-slots] [--json] [--timeout S]
 
     from quantgate.host import Appliance
     from quantgate.host.selftest import run_selftest
@@ -12,7 +13,11 @@ Checks, in order (each one: name, pass / fail / skip, a detail line, elapsed mil
 * INFO is sane (protocol 1, a clock, a baud rate, the link core); INFO lists every core the
   build is expected to have; ECHO round trips (empty, all 256 byte values, a full 1024-byte
   payload of zeros).
-* For each signing curve the device lists in INFO: LOAD_KEY of a published key into **slot 7**,
+* key slot: the highest **empty** slot of ``--slots`` (default: all of them) is the one the
+  selftest uses (PUBLIC_KEY answering EMPTY_SLOT: empty). A slot holding a key is never
+  overwritten unless ``--overwrite-slots`` allows it; with no empty slot in the range the check
+  fails and the signing checks fail after it, with nothing loaded.
+* For each signing curve the device lists in INFO: LOAD_KEY of a published key into that slot,
   PUBLIC_KEY against the published public key, SIGN known answers: Ed25519 RFC 8032 section 7.1
   TEST 1 and TEST 2; secp256k1 d = 1 with SHA-256("Satoshi Nakamoto") (the RFC 6979 community
   vector, low-S, r || s || v); P-256 RFC 6979 A.2.5 "sample" and "test" (r || s exactly as the
@@ -24,11 +29,11 @@ Checks, in order (each one: name, pass / fail / skip, a detail line, elapsed mil
 * TIMING: every signature just made of one curve (Ed25519: of one message length) took the same
   number of cycles (the device's last_cycles after each, whose count must go up each time);
   for ECDSA, and for LOAD_KEY of every curve, the device's min == max since reset.
-* ZEROIZE slot 7; PUBLIC_KEY and SIGN of slot 7 then answer EMPTY_SLOT.
+* ZEROIZE the slot; PUBLIC_KEY and SIGN of it then answer EMPTY_SLOT.
 
-**Slot 7 is overwritten and left empty**: a key stored there before the selftest is gone (no
-command can read a key back, so nothing can be restored). Slots 0-6 are not touched. If the
-selftest is interrupted it still tries to ZEROIZE slot 7.
+The slot used is left empty, as it was found. Only with ``--overwrite-slots`` can a desk's key
+be lost (no command can read a key back, so nothing could be restored). If the selftest is
+interrupted it still tries to ZEROIZE the slot it loaded, and only that one.
 
 Which cores the build has is not taken from the device: ``expect_cores`` (``--expect-cores``)
 names them, by default the full appliance's (FULL_APPLIANCE_CORES: link, greeks, ed25519,
@@ -59,10 +64,10 @@ from quantgate.sim import vectors  # published vectors only (hashlib, no simulat
 
 from .errors import EmptySlot, QuantgateError
 
-__all__ = ["FULL_APPLIANCE_CORES", "SLOT", "CheckResult", "exit_code", "format_results", "main",
-           "run_selftest", "summary"]
+__all__ = ["ALL_SLOTS", "FULL_APPLIANCE_CORES", "CheckResult", "exit_code", "format_results",
+           "main", "parse_slots", "run_selftest", "summary"]
 
-SLOT = 7  # the spare slot the selftest loads, signs with and ZEROIZEs
+ALL_SLOTS = tuple(range(wire.NUM_KEY_SLOTS))  # the default range: the highest empty one is used
 CURVES = ("ed25519", "secp256k1", "p256")
 # what `quantgate build` puts in by default (hdl/top.py default_engines, INFO's core names);
 # kept here as names because the host does not import the gateware
@@ -196,8 +201,11 @@ def _mismatch(what: str, got: bytes, expected: bytes, ecdsa: bool = False) -> _F
 
 class _Run:
     def __init__(self, dev, progress: Callable[[CheckResult], None] | None,
-                 expect_cores: tuple[str, ...]):
+                 expect_cores: tuple[str, ...], slots: tuple[int, ...], overwrite: bool):
         self.dev = dev
+        self.slots = slots
+        self.overwrite = overwrite
+        self.slot: int | None = None  # the slot chosen by the "key slot" check
         self.progress = progress
         self.expect_cores = expect_cores
         self.results: list[CheckResult] = []
@@ -289,22 +297,42 @@ class _Run:
         return f"{len(_ECHO_PAYLOADS)} round trips ({sizes} bytes) returned unchanged"
 
     # keys and signatures
+    def choose_slot(self):
+        """The highest empty slot of the range (or, allowed to overwrite, the highest)."""
+        occupied = []
+        for slot in sorted(self.slots, reverse=True):
+            try:
+                self.dev.public_key(slot)
+            except EmptySlot:
+                self.slot = slot
+                return f"slot {slot} is empty: the selftest uses it", {"slot": slot}
+            occupied.append(slot)
+        names = ", ".join(map(str, sorted(occupied)))
+        if self.overwrite:
+            self.slot = max(self.slots)
+            return (f"every slot of the range holds a key ({names}); slot {self.slot} will be "
+                    "overwritten (--overwrite-slots)", {"slot": self.slot})
+        raise _Fail(f"slots {names} all hold keys: nothing loaded (choose an empty slot with "
+                    "--slots, or allow --overwrite-slots to replace the key in the highest)")
+
     def load(self, curve: str, secret: bytes, public: bytes):
         self.need(curve)
+        if self.slot is None:
+            raise _Fail("no key slot to use (see the \"key slot\" check): nothing loaded")
         self.loaded_slot = True
         self.state_ok = False
-        self.dev.load_key(SLOT, curve, secret)
-        got = self.dev.public_key(SLOT)
+        self.dev.load_key(self.slot, curve, secret)
+        got = self.dev.public_key(self.slot)
         if got != public:
-            raise _mismatch(f"PUBLIC_KEY of slot {SLOT}", got, public)
+            raise _mismatch(f"PUBLIC_KEY of slot {self.slot}", got, public)
         self.state_ok = True
-        return f"LOAD_KEY slot {SLOT}, PUBLIC_KEY {_hex(public)} as published"
+        return f"LOAD_KEY slot {self.slot}, PUBLIC_KEY {_hex(public)} as published"
 
     def sign(self, curve: str, message: bytes, expected: bytes):
         self.need(curve)
         if not self.state_ok:
             raise _Fail(f"not run: the {curve} key did not load (see the check above)")
-        got = self.dev.sign(SLOT, message, curve=curve)
+        got = self.dev.sign(self.slot, message, curve=curve)
         cycles = self._record_cycles(curve, len(message))
         if got != expected:
             raise _mismatch("signature", got, expected, ecdsa=curve != "ed25519")
@@ -397,16 +425,17 @@ class _Run:
 
     # zeroize
     def zeroize(self):
-        self.dev.zeroize(SLOT)
+        slot = self.slot
+        self.dev.zeroize(slot)
         self.loaded_slot = False
-        for what, call in (("PUBLIC_KEY", lambda: self.dev.public_key(SLOT)),
-                           ("SIGN", lambda: self.dev.sign(SLOT, bytes(32)))):
+        for what, call in (("PUBLIC_KEY", lambda: self.dev.public_key(slot)),
+                           ("SIGN", lambda: self.dev.sign(slot, bytes(32)))):
             try:
                 call()
             except EmptySlot:
                 continue
-            raise _Fail(f"{what} of slot {SLOT} after ZEROIZE did not answer EMPTY_SLOT")
-        return f"slot {SLOT} zeroized; PUBLIC_KEY and SIGN of it answer EMPTY_SLOT"
+            raise _Fail(f"{what} of slot {slot} after ZEROIZE did not answer EMPTY_SLOT")
+        return f"slot {slot} zeroized; PUBLIC_KEY and SIGN of it answer EMPTY_SLOT"
 
 
 def criterion_errors(got: dict, expected: dict, spot: float, strike: float,
@@ -426,18 +455,24 @@ def criterion_errors(got: dict, expected: dict, spot: float, strike: float,
 
 
 def run_selftest(appliance, *, expect_cores=FULL_APPLIANCE_CORES,
-                 progress: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+                 progress: Callable[[CheckResult], None] | None = None,
+                 slots=ALL_SLOTS, overwrite_slots: bool = False) -> list[CheckResult]:
     """Run every check against an open Appliance (or anything with its methods); return the
     results in order. ``expect_cores``: the cores the build was asked for (a missing one fails
-    its checks). Uses and then ZEROIZEs key slot 7. ``progress`` is called with each result as
-    it completes."""
-    run = _Run(appliance, progress, tuple(expect_cores))
+    its checks). Uses the highest empty slot of ``slots`` and ZEROIZEs it afterwards; a slot
+    holding a key is used only with ``overwrite_slots``. ``progress`` is called with each
+    result as it completes."""
+    slots = tuple(slots)
+    if not slots or any(not 0 <= s < wire.NUM_KEY_SLOTS for s in slots):
+        raise ValueError(f"key slots must be 0..{wire.NUM_KEY_SLOTS - 1}, got {slots}")
+    run = _Run(appliance, progress, tuple(expect_cores), slots, overwrite_slots)
     try:
         run.check("INFO", run.info)
         run.check("expected cores", run.expected)
         run.check("ECHO", run.echo)
         if run.cores is None or set(CURVES) & run.cores:
             run.timing_prev = run._timing()  # baseline for the per-signature counts
+            run.check("key slot", run.choose_slot)
         current = None
         for name, seed, public, message, signature in ED25519_CASES:
             if public != current:  # load only when the key changes
@@ -461,11 +496,11 @@ def run_selftest(appliance, *, expect_cores=FULL_APPLIANCE_CORES,
         for curve in CURVES:
             run.check(f"timing {curve}", lambda c=curve: run.timing(c))
         if run.loaded_slot:
-            run.check(f"ZEROIZE slot {SLOT}", run.zeroize)
+            run.check(f"ZEROIZE slot {run.slot}", run.zeroize)
     finally:
         if run.loaded_slot:  # interrupted: do not leave the known-answer key in the slot
             try:
-                appliance.zeroize(SLOT)
+                appliance.zeroize(run.slot)
             except Exception:  # best effort on the way out
                 pass
     return run.results
@@ -490,12 +525,31 @@ def format_result(result: CheckResult) -> str:
 def format_results(results: list[CheckResult]) -> str:
     s = summary(results)
     lines = [format_result(r) for r in results]
-    slot = next((f" (slot {SLOT} used, then zeroized: {r.status})" for r in results
-                 if r.name == f"ZEROIZE slot {SLOT}"), "")
+    slot = next((f" (slot {r.name.rsplit(' ', 1)[1]} used, then zeroized: {r.status})"
+                 for r in results if r.name.startswith("ZEROIZE slot ")), "")
     verdict = "PASSED" if s["passed"] else "FAILED" if s["fail"] else "FAILED (nothing checked)"
     lines.append(f"{verdict}: {s['pass']} passed, {s['fail']} failed, {s['skip']} skipped in "
                  f"{s['elapsed_ms'] / 1e3:.1f} s{slot}")
     return "\n".join(lines)
+
+
+def parse_slots(text: str) -> tuple[int, ...]:
+    """``"7"``, ``"5-7"`` or ``"0,3,5-7"`` -> the slots, each in 0..NUM_KEY_SLOTS-1."""
+    top = wire.NUM_KEY_SLOTS - 1
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, dash, hi = part.strip().partition("-")
+            a = int(lo)
+            b = int(hi) if dash else a
+            if not 0 <= a <= b <= top:
+                raise ValueError
+            out += range(a, b + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: key slots are 0-{top}, as N, A-B (A <= B) or a comma-separated list"
+        ) from None
+    return tuple(sorted(set(out)))
 
 
 def _core_list(text: str) -> tuple[str, ...]:
@@ -514,7 +568,8 @@ def main(argv: list[str] | None = None, *, opener: Callable[..., Any] | None = N
         prog="quantgate selftest",
         description="Known-answer checks of a device: INFO, ECHO, LOAD_KEY / PUBLIC_KEY / SIGN "
                     "for every curve (RFC 8032, RFC 6979), GREEKS against float64, constant "
-                    f"TIMING. Uses key slot {SLOT} and ZEROIZEs it (a key there is lost). "
+                    "TIMING. Uses the highest empty key slot of --slots and ZEROIZEs it; a "
+                    "slot holding a key is never touched without --overwrite-slots. "
                     "Exit status 0 only if no check fails.")
     ap.add_argument("--url", default="sim://",
                     help="sim://, socket://HOST:PORT, /dev/ttyUSB0, serial://PATH?baud=N")
@@ -523,6 +578,12 @@ def main(argv: list[str] | None = None, *, opener: Callable[..., Any] | None = N
                     help="the cores the build was asked for, comma-separated (default: the "
                          f"full appliance, {','.join(FULL_APPLIANCE_CORES)}; a link-only build: "
                          "link); one INFO does not list fails")
+    ap.add_argument("--slots", type=parse_slots, default=ALL_SLOTS, metavar="RANGE",
+                    help="the key slots the selftest may use, e.g. 7, 5-7 or 0,6-7 (default: "
+                         "all; the highest empty one is used)")
+    ap.add_argument("--overwrite-slots", action="store_true",
+                    help="if every slot of --slots holds a key, overwrite (and then zeroize) "
+                         "the highest: that key is lost")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per attempt")
     args = ap.parse_args(argv)
@@ -543,11 +604,13 @@ def main(argv: list[str] | None = None, *, opener: Callable[..., Any] | None = N
     progress = None if args.json else lambda r: print(format_result(r), flush=True)
     try:
         with dev:
-            results = run_selftest(dev, expect_cores=args.expect_cores, progress=progress)
+            results = run_selftest(dev, expect_cores=args.expect_cores, progress=progress,
+                                   slots=args.slots, overwrite_slots=args.overwrite_slots)
     except KeyboardInterrupt:
         return 130
     if args.json:
-        print(json.dumps({"url": args.url, "slot": SLOT,
+        slot = next((r.data.get("slot") for r in results if r.name == "key slot"), None)
+        print(json.dumps({"url": args.url, "slot": slot,
                           "expect_cores": list(args.expect_cores), **summary(results),
                           "checks": [r.as_dict() for r in results]}, indent=2))
     else:

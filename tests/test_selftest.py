@@ -7,6 +7,7 @@ public_key, zeroize, sign, timing, greeks) with the reference libraries and a cy
 constant per curve (Ed25519: per message length), as docs/protocol.md specifies.
 """
 
+import argparse
 import hashlib
 import json
 import math
@@ -469,3 +470,79 @@ def test_through_the_driver_against_a_wire_level_fake():
         f"greeks {name}" for name, *_ in selftest.GREEKS_CASES}
     assert status["timing p256"] == status["ZEROIZE slot 7"] == "pass"
     assert selftest.exit_code(results) == 0
+
+
+# -- the key slot: a desk's keys are never overwritten -------------------------------------------
+
+
+def _desk(occupied):
+    """A fake device whose ``occupied`` slots hold a desk's keys (all three curves)."""
+    dev = FakeAppliance()
+    dev.slots = {s: (CURVES[s % 3], hashlib.sha256(bytes([s])).digest()) for s in occupied}
+    return dev, {s: dev.public_key(s) for s in occupied}
+
+
+def test_the_selftest_uses_the_highest_empty_slot_and_leaves_every_key():
+    dev, before = _desk(range(7))  # slots 0-6 hold keys, 7 is empty
+    results = selftest.run_selftest(dev)
+    assert selftest.exit_code(results) == 0
+    assert by_name(results)["key slot"].data == {"slot": 7}
+    assert {c[1] for c in dev.calls if c[0] in ("load_key", "zeroize")} == {7}
+    assert {s: dev.public_key(s) for s in before} == before
+    for s, (curve, secret) in dev.slots.items():  # the desk's keys still sign as before
+        assert dev.sign(s, bytes(32)) == reference_signature(curve, secret, bytes(32))
+
+    dev, before = _desk([3, 7])
+    results = selftest.run_selftest(dev, slots=(2, 3, 7))
+    assert selftest.exit_code(results) == 0 and by_name(results)["key slot"].data == {"slot": 2}
+    assert {c[1] for c in dev.calls if c[0] in ("load_key", "zeroize")} == {2}
+    assert {s: dev.public_key(s) for s in before} == before
+
+
+def test_a_range_of_occupied_slots_is_refused_with_nothing_loaded():
+    dev, before = _desk(range(5, 8))
+    results = selftest.run_selftest(dev, slots=(5, 6, 7))
+    slot = by_name(results)["key slot"]
+    assert slot.status == "fail" and "5, 6, 7 all hold keys" in slot.detail
+    assert "--slots" in slot.detail and "--overwrite-slots" in slot.detail
+    loads = [r for r in results if " public key " in r.name]
+    assert loads and all(r.status == "fail" and "no key slot" in r.detail for r in loads)
+    assert all(r.status == "fail" for r in results if " sign " in r.name)
+    assert not [c for c in dev.calls if c[0] in ("load_key", "zeroize")]
+    assert dev.slots.keys() == before.keys() and {s: dev.public_key(s) for s in before} == before
+    assert selftest.exit_code(results) == 1
+
+
+def test_overwrite_slots_replaces_the_highest_and_empties_it():
+    dev, _ = _desk(range(5, 8))
+    results = selftest.run_selftest(dev, slots=(5, 6, 7), overwrite_slots=True)
+    assert selftest.exit_code(results) == 0
+    assert "overwritten" in by_name(results)["key slot"].detail
+    assert 7 not in dev.slots and {5, 6} <= dev.slots.keys()
+
+
+@pytest.mark.parametrize("text, slots", [("7", (7,)), ("5-7", (5, 6, 7)),
+                                         ("0,3,5-6", (0, 3, 5, 6)), (" 2 , 2-3", (2, 3))])
+def test_slot_ranges(text, slots):
+    assert selftest.parse_slots(text) == slots
+
+
+@pytest.mark.parametrize("text", ["8", "7-5", "-1", "x", "", "3-", "1,,2"])
+def test_bad_slot_ranges_are_refused(text, capsys):
+    with pytest.raises(argparse.ArgumentTypeError, match="key slots are 0-7"):
+        selftest.parse_slots(text)
+    with pytest.raises(SystemExit) as exc:
+        selftest.main(["--url", "fake://", "--slots", text],
+                      opener=lambda url, **kw: FakeAppliance())
+    assert exc.value.code == 2 and "key slots are 0-7" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="key slots must be"):
+        selftest.run_selftest(FakeAppliance(), slots=(9,))
+
+
+def test_main_slots_and_json(capsys):
+    dev, before = _desk(range(4, 8))
+    rc = selftest.main(["--url", "fake://", "--json", "--slots", "3-7"],
+                       opener=lambda url, **kw: dev)
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["slot"] == 3
+    assert {s: dev.public_key(s) for s in before} == before

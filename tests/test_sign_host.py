@@ -533,7 +533,7 @@ def test_cli_stats_and_timing(capsys):
 
 
 def test_demo_secrets_are_valid_keys():
-    assert len({demo_sign.demo_secret(c) for c in demo_sign.SLOTS}) == 3
+    assert len({demo_sign.demo_secret(c) for c in demo_sign.CURVES}) == 3
     for curve in ("secp256k1", "p256"):
         d = int.from_bytes(demo_sign.demo_secret(curve), "big")
         assert 0 < d < demo_sign.WEIERSTRASS[curve]["n"]
@@ -586,7 +586,20 @@ def test_demo_sign(dev, peer):
     assert [it["adapter"] for it in items] == ["eth"] * 4 + ["solana", "jwt", "rest"]
     assert all(it["ok"] is True for it in items), items
     assert sum(it["detail"] in text and it["item"] in text for it in items) == len(items)
-    assert all(s not in peer.slots for s in demo_sign.SLOTS.values())  # zeroized
+    # the peer's own keys (slots 0-2) were left alone: the demo took 3-5 and zeroized them
+    assert [row["slot"] for row in summary["curves"].values()] == [3, 4, 5]
+    assert all(row["slot"] not in peer.slots for row in summary["curves"].values())
+    assert {s: peer.slots[s] for s in range(3)} == {c: (c, SECRETS[c]) for c in range(3)}
+
+
+def test_demo_refuses_without_three_empty_slots_and_loads_nothing(dev, peer):
+    for slot in range(3, wire.NUM_KEY_SLOTS - 1):  # only slot 7 left empty
+        peer.load(slot, 0, bytes([slot]) * 32)
+    before = dict(peer.slots)
+    with pytest.raises(ValueError, match="needs 3 empty key slots and only 1 are empty"):
+        demo_sign.run(dev, io.StringIO())
+    assert peer.slots == before
+    assert not [op for op, _, _ in peer.received if op in (wire.Op.LOAD_KEY, wire.Op.ZEROIZE)]
 
 
 def test_demo_without_eth_account_labels_the_stand_in(dev, peer, monkeypatch):
